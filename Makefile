@@ -1,0 +1,62 @@
+# litegen developer entry points. Everything runs inside the virtual environment .venv/,
+# which these targets create and fill themselves (pip packages, the C++ build).
+#
+#   make demo   set up, then run the main job on a built-in default model
+#   make test   set up, then run every test (Python, C++ under ASan/UBSan, lint)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch is installed first and pinned, so no later requirement can pull a newer CUDA build.
+TORCH_PIN := torch==2.13.0
+INSTALL_STAMP := $(VENV)/.litegen-installed
+NATIVE_SOURCES := $(shell find cpp third_party -type f) CMakeLists.txt pyproject.toml
+ASAN_BUILD := build/cpp-asan
+
+.PHONY: all demo test test-python test-cpp lint install system-deps clean
+
+all: install
+
+# A C++17 compiler is the one thing pip cannot provide; install it with apt if missing.
+system-deps:
+	@command -v g++ >/dev/null 2>&1 || { \
+	  echo "g++ not found: installing build-essential with apt-get"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends build-essential; }
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): $(PY) $(NATIVE_SOURCES) | system-deps
+	$(PIP) install --disable-pip-version-check -q $(TORCH_PIN)
+	$(PIP) install --disable-pip-version-check -q "scikit-build-core>=0.10" "pybind11>=2.12" \
+	  "cmake>=3.24" ninja
+	$(PIP) install --disable-pip-version-check -q --no-build-isolation -e ".[export,test,bench]" \
+	  $(TORCH_PIN)
+	touch $@
+
+install: $(INSTALL_STAMP)
+
+demo: install
+	$(PY) -m litegen.demo
+
+test: install lint test-python test-cpp
+
+lint: install
+	$(VENV)/bin/ruff check python tests benchmarks
+
+test-python: install
+	$(PY) -m pytest -q
+
+# C++ unit tests of the runtime layer, built with AddressSanitizer + UBSan.
+test-cpp: install
+	$(VENV)/bin/cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	  -DCMAKE_BUILD_TYPE=Debug -DLITEGEN_BUILD_TESTS=ON -DLITEGEN_SANITIZE=ON \
+	  -DPython_EXECUTABLE=$(abspath $(PY)) >/dev/null
+	$(VENV)/bin/cmake --build $(ASAN_BUILD) -j2
+	$(PY) -m tests.fixtures.cpp_models $(ASAN_BUILD)/fixtures
+	$(ASAN_BUILD)/litegen_cpp_tests $(ASAN_BUILD)/fixtures
+
+clean:
+	rm -rf build .demo .pytest_cache .ruff_cache

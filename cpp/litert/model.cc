@@ -1,0 +1,192 @@
+#include "litert/model.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace litegen {
+namespace {
+
+constexpr int kCustomOpCode = 32;  // TFLite BuiltinOperator_CUSTOM
+
+// A TFLite flatbuffer starts with a uint32 root offset and the identifier "TFL3".
+Status CheckModelFile(const std::string& path) {
+  struct stat info = {};
+  if (stat(path.c_str(), &info) != 0) {
+    return Status(ErrorCode::kModelLoad,
+                  "cannot open model file '" + path + "': " + std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return Status(ErrorCode::kModelLoad, "model path '" + path + "' is not a regular file");
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) {
+    return Status(ErrorCode::kModelLoad,
+                  "cannot read model file '" + path + "': " + std::strerror(errno));
+  }
+  unsigned char header[8] = {};
+  const size_t got = std::fread(header, 1, sizeof(header), file.get());
+  if (got < sizeof(header)) {
+    return Status(ErrorCode::kModelLoad, "model file '" + path + "' is truncated (" +
+                                             std::to_string(info.st_size) + " bytes)");
+  }
+  if (std::memcmp(header + 4, "TFL3", 4) != 0) {
+    return Status(ErrorCode::kModelLoad,
+                  "'" + path + "' is not a TFLite model (missing the TFL3 file identifier)");
+  }
+  const uint32_t root = header[0] | (header[1] << 8) | (header[2] << 16) |
+                        (static_cast<uint32_t>(header[3]) << 24);
+  if (root < 8 || root >= static_cast<uint64_t>(info.st_size)) {
+    return Status(ErrorCode::kModelLoad,
+                  "model file '" + path + "' is corrupt (root table offset out of range)");
+  }
+  return Status::Ok();
+}
+
+Expected<TensorSpec> ReadTensorSpec(LiteRtTensor tensor, const char* name,
+                                    const std::string& what) {
+  TensorSpec spec;
+  spec.name = name != nullptr ? name : "";
+  LiteRtTensorTypeId type_id = kLiteRtUnrankedTensorType;
+  LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetTensorTypeId(tensor, &type_id),
+                                      ErrorCode::kModelLoad, what + ": reading tensor type"));
+  if (type_id != kLiteRtRankedTensorType) {
+    return Status(ErrorCode::kModelLoad, what + ": tensor '" + spec.name + "' is unranked");
+  }
+  LiteRtRankedTensorType ranked = {};
+  LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetRankedTensorType(tensor, &ranked),
+                                      ErrorCode::kModelLoad, what + ": reading tensor shape"));
+  spec.type = ranked.element_type;
+  spec.shape = LayoutShape(ranked.layout);
+  return spec;
+}
+
+}  // namespace
+
+int SignatureSpec::FindInput(const std::string& name) const {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int SignatureSpec::FindOutput(const std::string& name) const {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Expected<std::shared_ptr<const Model>> Model::Load(std::shared_ptr<const Environment> env,
+                                                   const std::string& path) {
+  LITEGEN_RETURN_IF_ERROR(CheckModelFile(path));
+  LiteRtModel raw = nullptr;
+  LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtCreateModelFromFile(env->get(), path.c_str(), &raw),
+                                      ErrorCode::kModelLoad,
+                                      "loading model file '" + path + "'"));
+  auto model = std::make_shared<Model>(Token{}, std::move(env), ModelHandle(raw), path);
+  LITEGEN_RETURN_IF_ERROR(model->ReadSignatures());
+  LITEGEN_RETURN_IF_ERROR(model->ReadCustomOps());
+  return std::shared_ptr<const Model>(std::move(model));
+}
+
+Status Model::ReadSignatures() {
+  const std::string where = "model '" + path_ + "'";
+  LiteRtParamIndex count = 0;
+  LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumModelSignatures(get(), &count),
+                                      ErrorCode::kModelLoad, where + ": reading signatures"));
+  if (count == 0) {
+    return Status(ErrorCode::kModelLoad, where + " has no signatures");
+  }
+  for (LiteRtParamIndex s = 0; s < count; ++s) {
+    LiteRtSignature signature = nullptr;
+    const char* key = nullptr;
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetModelSignature(get(), s, &signature),
+                                        ErrorCode::kModelLoad, where + ": reading a signature"));
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSignatureKey(signature, &key),
+                                        ErrorCode::kModelLoad, where + ": signature key"));
+    SignatureSpec spec;
+    spec.key = key != nullptr ? key : "";
+    spec.index = s;
+    const std::string sig_where = where + " signature '" + spec.key + "'";
+
+    LiteRtParamIndex num_inputs = 0, num_outputs = 0;
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumSignatureInputs(signature, &num_inputs),
+                                        ErrorCode::kModelLoad, sig_where));
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumSignatureOutputs(signature, &num_outputs),
+                                        ErrorCode::kModelLoad, sig_where));
+    for (LiteRtParamIndex i = 0; i < num_inputs; ++i) {
+      const char* name = nullptr;
+      LiteRtTensor tensor = nullptr;
+      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSignatureInputName(signature, i, &name),
+                                          ErrorCode::kModelLoad, sig_where + ": input name"));
+      LITEGEN_RETURN_IF_ERROR(
+          CheckLiteRt(LiteRtGetSignatureInputTensorByIndex(signature, i, &tensor),
+                      ErrorCode::kModelLoad, sig_where + ": input tensor"));
+      LITEGEN_ASSIGN_OR_RETURN(TensorSpec input, ReadTensorSpec(tensor, name, sig_where));
+      spec.inputs.push_back(std::move(input));
+    }
+    for (LiteRtParamIndex i = 0; i < num_outputs; ++i) {
+      const char* name = nullptr;
+      LiteRtTensor tensor = nullptr;
+      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSignatureOutputName(signature, i, &name),
+                                          ErrorCode::kModelLoad, sig_where + ": output name"));
+      LITEGEN_RETURN_IF_ERROR(
+          CheckLiteRt(LiteRtGetSignatureOutputTensorByIndex(signature, i, &tensor),
+                      ErrorCode::kModelLoad, sig_where + ": output tensor"));
+      LITEGEN_ASSIGN_OR_RETURN(TensorSpec output, ReadTensorSpec(tensor, name, sig_where));
+      spec.outputs.push_back(std::move(output));
+    }
+    signatures_.push_back(std::move(spec));
+  }
+  return Status::Ok();
+}
+
+Status Model::ReadCustomOps() {
+  const std::string where = "model '" + path_ + "'";
+  LiteRtParamIndex num_subgraphs = 0;
+  LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumModelSubgraphs(get(), &num_subgraphs),
+                                      ErrorCode::kModelLoad, where + ": reading subgraphs"));
+  for (LiteRtParamIndex g = 0; g < num_subgraphs; ++g) {
+    LiteRtSubgraph subgraph = nullptr;
+    LiteRtParamIndex num_ops = 0;
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetModelSubgraph(get(), g, &subgraph),
+                                        ErrorCode::kModelLoad, where + ": reading a subgraph"));
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumSubgraphOps(subgraph, &num_ops),
+                                        ErrorCode::kModelLoad, where + ": reading ops"));
+    for (LiteRtParamIndex o = 0; o < num_ops; ++o) {
+      LiteRtOp op = nullptr;
+      int code = 0;
+      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSubgraphOp(subgraph, o, &op),
+                                          ErrorCode::kModelLoad, where + ": reading an op"));
+      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetOpCode(op, &code), ErrorCode::kModelLoad,
+                                          where + ": reading an op code"));
+      if (code != kCustomOpCode) continue;
+      const char* custom = nullptr;
+      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetCustomCode(op, &custom),
+                                          ErrorCode::kModelLoad, where + ": custom op name"));
+      const std::string name = custom != nullptr ? custom : "";
+      if (std::find(custom_ops_.begin(), custom_ops_.end(), name) == custom_ops_.end()) {
+        custom_ops_.push_back(name);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Expected<const SignatureSpec*> Model::FindSignature(const std::string& key) const {
+  for (const SignatureSpec& spec : signatures_) {
+    if (spec.key == key) return &spec;
+  }
+  std::string known;
+  for (const SignatureSpec& spec : signatures_) {
+    known += (known.empty() ? "'" : ", '") + spec.key + "'";
+  }
+  return Status(ErrorCode::kSignature, "model '" + path_ + "' has no signature '" + key +
+                                           "' (available: " + known + ")");
+}
+
+}  // namespace litegen

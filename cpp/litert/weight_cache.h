@@ -1,0 +1,39 @@
+// Keeps an XNNPack weight-cache file tied to the model it was built from.
+//
+// XNNPack does not check that a cache file matches the model's weights: pointed at a
+// cache written for another model with the same structure, it silently computes with
+// the other model's weights (observed with ai-edge-litert 2.3.0). litegen therefore
+// writes a fingerprint of the model (path, size, mtime, inode) next to the cache and
+// discards a cache whose fingerprint is missing or different before LiteRT opens it.
+#ifndef LITEGEN_CPP_LITERT_WEIGHT_CACHE_H_
+#define LITEGEN_CPP_LITERT_WEIGHT_CACHE_H_
+
+#include <string>
+
+#include "litert/status.h"
+
+namespace litegen {
+
+class WeightCacheGuard {
+ public:
+  // Validates `cache_path` for `model_path`, removing a cache that belongs to another
+  // model (or to an older version of this one). Refuses to remove a file that does not
+  // look like an XNNPack cache.
+  static Expected<WeightCacheGuard> Prepare(const std::string& cache_path,
+                                            const std::string& model_path);
+  // Records the fingerprint once the cache has been written for this model.
+  Status Commit() const;
+
+  static std::string FingerprintPath(const std::string& cache_path);
+
+ private:
+  WeightCacheGuard(std::string cache_path, std::string fingerprint)
+      : cache_path_(std::move(cache_path)), fingerprint_(std::move(fingerprint)) {}
+
+  std::string cache_path_;
+  std::string fingerprint_;
+};
+
+}  // namespace litegen
+
+#endif  // LITEGEN_CPP_LITERT_WEIGHT_CACHE_H_
