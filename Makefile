@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Build requirements (the native build links the ai-edge-litert wheel's libLiteRt.so) are
+# installed before the package itself, which is then built without isolation.
 # torch is installed first and pinned, so no later requirement can pull a newer CUDA build.
 TORCH_PIN := torch==2.13.0
 INSTALL_STAMP := $(VENV)/.litegen-installed
@@ -31,7 +33,7 @@ $(PY):
 $(INSTALL_STAMP): $(PY) $(NATIVE_SOURCES) | system-deps
 	$(PIP) install --disable-pip-version-check -q $(TORCH_PIN)
 	$(PIP) install --disable-pip-version-check -q "scikit-build-core>=0.10" "pybind11>=2.12" \
-	  "cmake>=3.24" ninja
+	  "cmake>=3.24" ninja ai-edge-litert==2.3.0
 	$(PIP) install --disable-pip-version-check -q --no-build-isolation -e ".[export,test,bench]" \
 	  $(TORCH_PIN)
 	touch $@
