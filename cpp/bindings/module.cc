@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "litert/compiled_model.h"
+#include "ops/builtin_ops.h"
 
 namespace py = pybind11;
 
@@ -32,7 +33,12 @@ namespace {
     case ErrorCode::kInternal: break;
   }
   py::object type = py::module_::import("litegen.errors").attr(type_name);
-  PyErr_SetString(type.ptr(), status.message().c_str());
+  // Messages may quote bytes from a corrupt file: decode leniently so the typed error
+  // (not a UnicodeDecodeError) reaches the caller.
+  const std::string& message = status.message();
+  py::object text = py::reinterpret_steal<py::object>(
+      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+  PyErr_SetObject(type.ptr(), text.ptr());
   throw py::error_already_set();
 }
 
@@ -91,6 +97,8 @@ class NativeModel {
     CompileOptions options;
     options.num_threads = num_threads;
     options.weight_cache_path = weight_cache_path;
+    // litegen's own kernels (LITEGEN_SDPA, LITEGEN_KV_CACHE_UPDATE) on a pool of the same size.
+    options.custom_ops = BuiltinCustomOps(num_threads);
     compiled_ = Unwrap(CompiledModel::Create(std::move(model), options));
   }
 

@@ -1,50 +1,13 @@
 #include "litert/model.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+
+#include "litert/model_validator.h"
 
 namespace litegen {
 namespace {
 
 constexpr int kCustomOpCode = 32;  // TFLite BuiltinOperator_CUSTOM
-
-// A TFLite flatbuffer starts with a uint32 root offset and the identifier "TFL3".
-Status CheckModelFile(const std::string& path) {
-  struct stat info = {};
-  if (stat(path.c_str(), &info) != 0) {
-    return Status(ErrorCode::kModelLoad,
-                  "cannot open model file '" + path + "': " + std::strerror(errno));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return Status(ErrorCode::kModelLoad, "model path '" + path + "' is not a regular file");
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) {
-    return Status(ErrorCode::kModelLoad,
-                  "cannot read model file '" + path + "': " + std::strerror(errno));
-  }
-  unsigned char header[8] = {};
-  const size_t got = std::fread(header, 1, sizeof(header), file.get());
-  if (got < sizeof(header)) {
-    return Status(ErrorCode::kModelLoad, "model file '" + path + "' is truncated (" +
-                                             std::to_string(info.st_size) + " bytes)");
-  }
-  if (std::memcmp(header + 4, "TFL3", 4) != 0) {
-    return Status(ErrorCode::kModelLoad,
-                  "'" + path + "' is not a TFLite model (missing the TFL3 file identifier)");
-  }
-  const uint32_t root = header[0] | (header[1] << 8) | (header[2] << 16) |
-                        (static_cast<uint32_t>(header[3]) << 24);
-  if (root < 8 || root >= static_cast<uint64_t>(info.st_size)) {
-    return Status(ErrorCode::kModelLoad,
-                  "model file '" + path + "' is corrupt (root table offset out of range)");
-  }
-  return Status::Ok();
-}
 
 Expected<TensorSpec> ReadTensorSpec(LiteRtTensor tensor, const char* name,
                                     const std::string& what) {
@@ -82,7 +45,8 @@ int SignatureSpec::FindOutput(const std::string& name) const {
 
 Expected<std::shared_ptr<const Model>> Model::Load(std::shared_ptr<const Environment> env,
                                                    const std::string& path) {
-  LITEGEN_RETURN_IF_ERROR(CheckModelFile(path));
+  // LiteRT does not fully verify flatbuffers (corrupt files can crash it), so we do.
+  LITEGEN_RETURN_IF_ERROR(ValidateTfliteModelFile(path));
   LiteRtModel raw = nullptr;
   LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtCreateModelFromFile(env->get(), path.c_str(), &raw),
                                       ErrorCode::kModelLoad,

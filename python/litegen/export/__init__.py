@@ -1,8 +1,17 @@
 """Export to TFLite/LiteRT.
 
-This package must stay importable without torch: the flatbuffer writer
-(:mod:`litegen.export.tflite_writer`) is used by tests and tools that only need numpy.
-Names are resolved lazily so that ``import litegen.export`` itself costs nothing.
+- :mod:`~litegen.export.api`: ``signature(...).signature(...).convert().export(path)`` and
+  the one-shot ``convert(hf_dir, out_path)`` (also ``litegen.signature`` /
+  ``litegen.convert``); :mod:`~litegen.export.signatures` traces each signature with
+  ``torch.export``; :mod:`~litegen.export.converter` lowers them into one model.
+- :mod:`~litegen.export.lowering`: ATen ops -> TFLite ops (one module per op group;
+  :mod:`~litegen.export.lowering.attention` holds the fast/portable attention forms).
+- :mod:`~litegen.export.weights`: parameters streamed to the file, one buffer each, and the
+  quantization hook; :mod:`~litegen.export.tflite_writer`: the flatbuffer writer.
+
+This package must stay importable without torch: the flatbuffer writer is used by tests
+and tools that only need numpy. Names are resolved lazily so that ``import
+litegen.export`` itself costs nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from litegen.export.api import ConvertedModel, SignatureBuilder, convert, signature
     from litegen.export.tflite_schema import DType, pack_int4, resolve_dtype
     from litegen.export.tflite_writer import (
         BlockwiseQuantization,
@@ -22,6 +32,10 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "ConvertedModel": "litegen.export.api",
+    "SignatureBuilder": "litegen.export.api",
+    "convert": "litegen.export.api",
+    "signature": "litegen.export.api",
     "BlockwiseQuantization": "litegen.export.tflite_writer",
     "BufferSource": "litegen.export.tflite_writer",
     "ModelWriter": "litegen.export.tflite_writer",
@@ -36,13 +50,17 @@ _LAZY = {
 __all__ = [
     "BlockwiseQuantization",
     "BufferSource",
+    "ConvertedModel",
     "DType",
     "ModelWriter",
     "Quantization",
+    "SignatureBuilder",
     "SubgraphWriter",
     "TensorHandle",
+    "convert",
     "pack_int4",
     "resolve_dtype",
+    "signature",
 ]
 
 

@@ -1,0 +1,214 @@
+#include "ops/builtin_ops.h"
+
+#include <string>
+
+#include "ops/kv_cache.h"
+
+namespace litegen::ops {
+namespace {
+
+std::string DimsToString(const TensorView& t) {
+  std::string out = "[";
+  for (int i = 0; i < t.rank; ++i) out += (i ? ", " : "") + std::to_string(t.dims[i]);
+  return out + "]";
+}
+
+std::string Describe(const TensorView& t) {
+  return ElementTypeName(t.type) + " " + DimsToString(t);
+}
+
+// Checks dtype, rank (-1: any) and that the buffer holds the whole tensor.
+Status CheckTensor(const TensorView& t, ElementType type, int rank, const std::string& what) {
+  bool ok = t.type == type && (rank < 0 || t.rank == rank);
+  for (int i = 0; ok && i < t.rank; ++i) ok = t.dims[i] >= 0;
+  if (!ok) {
+    return Status(ErrorCode::kInput, what + ": expected " + ElementTypeName(type) +
+                                         (rank >= 0 ? " of rank " + std::to_string(rank) : "") +
+                                         ", got " + Describe(t));
+  }
+  // Byte size without overflow: any product above the buffer size is "too small".
+  const uint64_t limit = t.bytes / ElementTypeSize(type);
+  uint64_t n = 1;
+  bool fits = true;
+  for (int i = 0; i < t.rank; ++i) {
+    const uint64_t d = static_cast<uint64_t>(t.dims[i]);
+    if (d == 0) {
+      n = 0;
+      fits = true;
+      break;
+    }
+    if (n > limit / d) fits = false;
+    if (fits) n *= d;
+  }
+  if (fits && n > 0 && t.data == nullptr) {
+    return Status(ErrorCode::kInput, what + ": no data for " + Describe(t));
+  }
+  if (!fits) {
+    return Status(ErrorCode::kInput, what + ": buffer of " + std::to_string(t.bytes) +
+                                         " bytes is too small for " + Describe(t));
+  }
+  return Status::Ok();
+}
+
+Status CheckEmptyOptions(const char* op, size_t size) {
+  if (size == 0) return Status::Ok();
+  return Status(ErrorCode::kModelLoad, std::string(op) + " v1 takes no custom_options, got " +
+                                           std::to_string(size) + " bytes");
+}
+
+// LITEGEN_KV_CACHE_UPDATE: (cache [B,H,S,D] f32, update [B,H,T,D] f32, input_pos [T] i32)
+// -> done [1] i32 = T. Writes the cache (a signature input) in place.
+class KvCacheUpdateOp : public CustomOp {
+ public:
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kKvCacheUpdateOpName, size);
+  }
+
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects 3 inputs (cache, update, input_pos) and 1 output, got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    }
+    outputs[0] = Shape{1};
+    return Status::Ok();
+  }
+
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
+    }
+    const TensorView& cache = inputs[0];
+    const TensorView& update = inputs[1];
+    const TensorView& pos = inputs[2];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(cache, kLiteRtElementTypeFloat32, 4, "input 0 (cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(update, kLiteRtElementTypeFloat32, 4, "input 1 (update)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, "input 2 (input_pos)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(outputs[0], kLiteRtElementTypeInt32, -1, "output 0"));
+    if (update.dims[0] != cache.dims[0] || update.dims[1] != cache.dims[1] ||
+        update.dims[3] != cache.dims[3] || update.dims[2] != pos.dims[0]) {
+      return Status(ErrorCode::kInput, "update " + DimsToString(update) + " does not fit cache " +
+                                           DimsToString(cache) + " with input_pos " +
+                                           DimsToString(pos));
+    }
+    if (outputs[0].num_elements() < 1) {
+      return Status(ErrorCode::kInput, "output 0 must hold 1 element, got " + Describe(outputs[0]));
+    }
+    KvCacheShape shape;
+    shape.batch = cache.dims[0];
+    shape.heads = cache.dims[1];
+    shape.max_len = cache.dims[2];
+    shape.len = update.dims[2];
+    shape.head_dim = cache.dims[3];
+    LITEGEN_RETURN_IF_ERROR(
+        KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
+    outputs[0].as<int32_t>()[0] = shape.len;
+    return Status::Ok();
+  }
+};
+
+// LITEGEN_SDPA: (q [B,Hq,T,D], k_cache [B,Hkv,S,D], v_cache [B,Hkv,S,D], input_pos [T] i32,
+// params [2] f32 {scale, logit_softcap}, sliding_window [1] i32, dependency tokens...)
+// -> out [B,Hq,T,D].
+class SdpaOp : public CustomOp {
+ public:
+  SdpaOp(int num_threads, Isa isa) : num_threads_(num_threads), sdpa_(isa) {}
+
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kSdpaOpName, size);
+  }
+
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() < 6 || outputs.size() != 1 || inputs[0].size() != 4) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects at least 6 inputs (q [B,Hq,T,D], k_cache, v_cache, input_pos, "
+                    "params, sliding_window, dependency tokens...) and 1 output, got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()) +
+                        (inputs.empty() ? "" : ", q of rank " + std::to_string(inputs[0].size())));
+    }
+    outputs[0] = inputs[0];
+    return Status::Ok();
+  }
+
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() < 6 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects at least 6 inputs and 1 output");
+    }
+    const TensorView& q = inputs[0];
+    const TensorView& k = inputs[1];
+    const TensorView& v = inputs[2];
+    const TensorView& pos = inputs[3];
+    const TensorView& params = inputs[4];
+    const TensorView& window = inputs[5];
+    const TensorView& out = outputs[0];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(q, kLiteRtElementTypeFloat32, 4, "input 0 (q)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(k, kLiteRtElementTypeFloat32, 4, "input 1 (k_cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(v, kLiteRtElementTypeFloat32, 4, "input 2 (v_cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, "input 3 (input_pos)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(params, kLiteRtElementTypeFloat32, -1, "input 4 (params)"));
+    LITEGEN_RETURN_IF_ERROR(
+        CheckTensor(window, kLiteRtElementTypeInt32, -1, "input 5 (sliding_window)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(out, kLiteRtElementTypeFloat32, 4, "output 0"));
+    if (params.num_elements() != 2) {
+      return Status(ErrorCode::kInput, "input 4 (params) must hold {scale, logit_softcap}, got " +
+                                           Describe(params));
+    }
+    if (window.num_elements() != 1) {
+      return Status(ErrorCode::kInput, "input 5 (sliding_window) must hold 1 value, got " +
+                                           Describe(window));
+    }
+    bool same_kv = true;
+    for (int i = 0; i < 4; ++i) same_kv &= k.dims[i] == v.dims[i];
+    bool same_out = true;
+    for (int i = 0; i < 4; ++i) same_out &= out.dims[i] == q.dims[i];
+    if (!same_kv || q.dims[0] != k.dims[0] || q.dims[3] != k.dims[3] ||
+        q.dims[2] != pos.dims[0] || !same_out) {
+      return Status(ErrorCode::kInput, "incompatible shapes q=" + DimsToString(q) +
+                                           " k_cache=" + DimsToString(k) + " v_cache=" +
+                                           DimsToString(v) + " input_pos=" + DimsToString(pos) +
+                                           " out=" + DimsToString(out));
+    }
+    SdpaShape shape;
+    shape.batch = q.dims[0];
+    shape.q_heads = q.dims[1];
+    shape.kv_heads = k.dims[1];
+    shape.q_len = q.dims[2];
+    shape.kv_len = k.dims[2];
+    shape.head_dim = q.dims[3];
+    SdpaParams p;
+    p.scale = params.as<float>()[0];
+    p.logit_softcap = params.as<float>()[1];
+    p.sliding_window = window.as<int32_t>()[0];
+    // The pool starts with the first run, so models without attention start no threads.
+    if (pool_ == nullptr && num_threads_ > 1) pool_ = std::make_unique<ThreadPool>(num_threads_);
+    return sdpa_.Run(shape, q.as<float>(), k.as<float>(), v.as<float>(), pos.as<int32_t>(), p,
+                     out.as<float>(), pool_.get());
+  }
+
+ private:
+  int num_threads_;
+  std::unique_ptr<ThreadPool> pool_;
+  Sdpa sdpa_;
+};
+
+}  // namespace
+
+std::unique_ptr<CustomOp> MakeKvCacheUpdateOp() { return std::make_unique<KvCacheUpdateOp>(); }
+
+std::unique_ptr<CustomOp> MakeSdpaOp(int num_threads, Isa isa) {
+  return std::make_unique<SdpaOp>(num_threads, isa);
+}
+
+std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
+  std::vector<CustomOpRegistration> ops;
+  ops.push_back({kKvCacheUpdateOpName, kBuiltinOpVersion, [] { return MakeKvCacheUpdateOp(); }});
+  ops.push_back({kSdpaOpName, kBuiltinOpVersion,
+                 [num_threads, isa] { return MakeSdpaOp(num_threads, isa); }});
+  return ops;
+}
+
+}  // namespace litegen::ops

@@ -1,0 +1,133 @@
+#include "ops/thread_pool.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <exception>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace litegen::ops {
+namespace {
+
+// How long an idle worker polls for the next job before it blocks, and how long the
+// caller polls for the workers to finish before it blocks. Short: between two of our
+// kernels XNNPack's threads need these cores.
+constexpr auto kWorkerSpin = std::chrono::microseconds(20);
+constexpr auto kCallerSpin = std::chrono::microseconds(200);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Polls `done()` until it holds or `budget` has passed; true if it holds.
+template <typename Pred>
+bool SpinUntil(Pred done, std::chrono::microseconds budget) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    CpuRelax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > budget) return done();
+  }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads)
+    : num_threads_(num_threads < 1 ? 1 : num_threads), owner_pid_(static_cast<long>(getpid())) {
+  const int wanted = num_threads_;
+  try {
+    workers_.reserve(wanted - 1);
+    for (int t = 1; t < wanted; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
+  } catch (const std::exception&) {
+    // No more threads (std::system_error) or memory: run with the workers we have. They
+    // only read num_threads_ inside jobs, which start after this constructor returns.
+  }
+  num_threads_ = static_cast<int>(workers_.size()) + 1;
+}
+
+ThreadPool::~ThreadPool() {
+  if (static_cast<long>(getpid()) != owner_pid_) {
+    // A forked child: the workers do not exist here; there is nothing to join.
+    for (std::thread& worker : workers_) worker.detach();
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    stop_.store(true, std::memory_order_release);
+  }
+  wake_cv_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+void ThreadPool::RunChunk(int thread) {
+  const int64_t n = job_n_;
+  const int64_t begin = n * thread / num_threads_;
+  const int64_t end = n * (thread + 1) / num_threads_;
+  if (begin < end) job_fn_(job_ctx_, begin, end, thread);
+}
+
+void ThreadPool::ParallelForRange(int64_t n, RangeFn call, void* ctx) {
+  if (n <= 0) return;
+  if (num_threads_ == 1 || n == 1) {
+    call(ctx, 0, n, 0);
+    return;
+  }
+  if (static_cast<long>(getpid()) != owner_pid_) {  // forked: the workers are gone
+    for (int t = 0; t < num_threads_; ++t) {
+      const int64_t begin = n * t / num_threads_, end = n * (t + 1) / num_threads_;
+      if (begin < end) call(ctx, begin, end, t);
+    }
+    return;
+  }
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  job_fn_ = call;
+  job_ctx_ = ctx;
+  job_n_ = n;
+  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
+  {
+    // Publishing under the mutex pairs with the workers' wait predicate: a worker that
+    // is about to block either sees the new generation or gets the notification.
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_cv_.notify_all();
+
+  RunChunk(0);
+
+  auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!SpinUntil(finished, kCallerSpin)) {
+    std::unique_lock<std::mutex> lock(done_mutex_);
+    done_cv_.wait(lock, finished);
+  }
+}
+
+void ThreadPool::WorkerLoop(int thread) {
+  uint64_t seen = 0;
+  for (;;) {
+    auto has_work = [&] {
+      return generation_.load(std::memory_order_acquire) != seen ||
+             stop_.load(std::memory_order_acquire);
+    };
+    if (!SpinUntil(has_work, kWorkerSpin)) {
+      std::unique_lock<std::mutex> lock(wake_mutex_);
+      wake_cv_.wait(lock, has_work);
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+    RunChunk(thread);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Taking the mutex orders this notification after the caller's predicate check.
+      std::lock_guard<std::mutex> lock(done_mutex_);
+      done_cv_.notify_one();
+    }
+  }
+}
+
+}  // namespace litegen::ops

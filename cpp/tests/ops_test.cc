@@ -1,0 +1,549 @@
+// Unit tests of the custom kernels (cpp/ops): thread pool, KV-cache update, SDPA against a
+// naive double-precision reference, for every instruction set this CPU supports.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ops/builtin_ops.h"
+#include "ops/kv_cache.h"
+#include "ops/sdpa.h"
+#include "ops/thread_pool.h"
+#include "test_framework.h"
+
+namespace litegen {
+namespace {
+
+using ops::Isa;
+using ops::SdpaParams;
+using ops::SdpaShape;
+
+// ---- Thread pool ------------------------------------------------------------------------
+
+TEST(ThreadPoolRunsEveryIndexOnceWithStaticChunks) {
+  for (int threads : {1, 2, 3, 5}) {
+    ops::ThreadPool pool(threads);
+    CHECK_EQ(pool.num_threads(), threads);
+    for (int64_t n : {0, 1, 2, 3, 7, 100}) {
+      std::vector<int> hits(n, 0);
+      std::vector<int> owner(n, -1);
+      pool.ParallelFor(n, [&](int64_t i, int thread) {
+        ++hits[i];  // each index is touched by exactly one thread
+        owner[i] = thread;
+      });
+      for (int64_t i = 0; i < n; ++i) {
+        CHECK_EQ(hits[i], 1);
+        // Static chunking: thread t owns [t*n/T, (t+1)*n/T).
+        const int t = owner[i];
+        CHECK(t >= 0 && t < threads);
+        if (n == 1) {
+          CHECK_EQ(t, 0);  // a single item runs on the caller
+        } else {
+          CHECK(n * t / threads <= i && i < n * (t + 1) / threads);
+        }
+      }
+    }
+  }
+}
+
+TEST(ThreadPoolSurvivesManyCallsAndIdleGaps) {
+  ops::ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  for (int call = 0; call < 2000; ++call) {
+    pool.ParallelFor(5 + call % 7, [&](int64_t i, int) { total.fetch_add(i + 1); });
+  }
+  int64_t expected = 0;
+  for (int call = 0; call < 2000; ++call) {
+    const int64_t n = 5 + call % 7;
+    expected += n * (n + 1) / 2;
+  }
+  CHECK_EQ(total.load(), expected);
+  // After the workers have gone to sleep, a call still wakes them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<int> seen(3, 0);
+  pool.ParallelFor(3, [&](int64_t i, int thread) { seen[i] = thread + 1; });
+  CHECK_EQ(seen[0], 1);
+  CHECK_EQ(seen[1], 2);
+  CHECK_EQ(seen[2], 3);
+}
+
+TEST(ThreadPoolSerializesCallsFromSeveralThreads) {
+  ops::ThreadPool pool(2);
+  std::atomic<int64_t> total{0};
+  auto caller = [&] {
+    for (int call = 0; call < 300; ++call) {
+      pool.ParallelFor(4, [&](int64_t i, int) { total.fetch_add(i); });
+    }
+  };
+  std::thread a(caller), b(caller);
+  a.join();
+  b.join();
+  CHECK_EQ(total.load(), int64_t{2 * 300 * 6});
+}
+
+TEST(ThreadPoolKeepsWorkingInAForkedChild) {
+  ops::ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  pool.ParallelFor(9, [&](int64_t i, int) { total.fetch_add(i); });  // workers started
+  CHECK_EQ(total.load(), int64_t{36});
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(20);  // a hang fails the test instead of blocking it
+    std::atomic<int64_t> sum{0};
+    std::vector<int> threads_seen(3, 0);
+    pool.ParallelFor(9, [&](int64_t i, int thread) {
+      sum.fetch_add(i);
+      threads_seen[thread] = 1;
+    });
+    _exit(sum.load() == 36 && threads_seen == std::vector<int>{1, 1, 1} ? 0 : 1);
+  }
+  CHECK(child > 0);
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pool.ParallelFor(9, [&](int64_t i, int) { total.fetch_add(i); });  // the parent's pool
+  CHECK_EQ(total.load(), int64_t{72});
+}
+
+// ---- KV-cache update ----------------------------------------------------------------------
+
+TEST(KvCacheUpdateWritesRowsInPlaceAcrossCalls) {
+  const ops::KvCacheShape base{2, 3, 16, 5, 5};  // B, H, S, T (per call), D
+  const int S = base.max_len, D = base.head_dim, BH = base.batch * base.heads;
+  std::vector<float> cache(static_cast<size_t>(BH) * S * D, -7.0f);
+  std::vector<float> expected = cache;
+  float* const data = cache.data();
+  auto step = [&](const std::vector<int32_t>& pos, float tag) {
+    ops::KvCacheShape shape = base;
+    shape.len = static_cast<int>(pos.size());
+    std::vector<float> update(static_cast<size_t>(BH) * shape.len * D);
+    for (size_t i = 0; i < update.size(); ++i) update[i] = tag + 0.001f * static_cast<float>(i);
+    CHECK_OK(ops::KvCacheUpdate(shape, cache.data(), update.data(), pos.data()));
+    for (int bh = 0; bh < BH; ++bh) {
+      for (int t = 0; t < shape.len; ++t) {
+        for (int x = 0; x < D; ++x) {
+          expected[(static_cast<size_t>(bh) * S + pos[t]) * D + x] =
+              update[(static_cast<size_t>(bh) * shape.len + t) * D + x];
+        }
+      }
+    }
+    CHECK(cache == expected);
+    CHECK(cache.data() == data);
+  };
+  step({0, 1, 2, 3, 4, 5}, 1.0f);  // prefill
+  step({6}, 2.0f);                 // decode steps
+  step({7}, 3.0f);
+  step({8, 9, 10}, 4.0f);          // a second chunk
+  step({15}, 5.0f);                // the last row
+  step({}, 6.0f);                  // nothing to do
+  CHECK_NEAR(cache[(static_cast<size_t>(1) * S + 11) * D], -7.0f, 0.0);  // untouched rows
+
+  const std::vector<float> before = cache;
+  ops::KvCacheShape one = base;
+  one.len = 2;
+  std::vector<float> update(static_cast<size_t>(BH) * 2 * D, 9.0f);
+  const int32_t past_end[2] = {3, 16};
+  CHECK_ERROR(ops::KvCacheUpdate(one, cache.data(), update.data(), past_end), ErrorCode::kInput,
+              "input_pos[1] = 16 is outside [0, 16)");
+  const int32_t negative[2] = {-1, 2};
+  CHECK_ERROR(ops::KvCacheUpdate(one, cache.data(), update.data(), negative), ErrorCode::kInput,
+              "input_pos[0] = -1 is outside [0, 16)");
+  CHECK(cache == before);  // nothing written on error
+}
+
+// A TensorView over a std::vector.
+template <typename T>
+TensorView View(std::vector<T>& data, ElementType type, std::vector<int32_t> dims) {
+  TensorView view;
+  view.type = type;
+  view.rank = static_cast<int>(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) view.dims[i] = dims[i];
+  view.data = data.data();
+  view.bytes = data.size() * sizeof(T);
+  return view;
+}
+
+TEST(KvCacheUpdateOpChecksShapesAndReportsTokenCount) {
+  auto op = ops::MakeKvCacheUpdateOp();
+  CHECK_OK(op->Init(nullptr, 0));
+  const uint8_t junk[2] = {1, 2};
+  CHECK_ERROR(op->Init(junk, 2), ErrorCode::kModelLoad, "takes no custom_options");
+  std::vector<Shape> out_shapes(1);
+  CHECK_OK(op->ComputeOutputShapes({{1, 2, 8, 4}, {1, 2, 3, 4}, {3}}, out_shapes));
+  CHECK(out_shapes[0] == Shape{1});
+  CHECK_ERROR(op->ComputeOutputShapes({{1, 2, 8, 4}, {1, 2, 3, 4}}, out_shapes),
+              ErrorCode::kModelLoad, "expects 3 inputs");
+
+  std::vector<float> cache(1 * 2 * 8 * 4, 0.0f), update(1 * 2 * 3 * 4, 1.5f);
+  std::vector<int32_t> pos = {2, 3, 4}, done = {0};
+  auto f32 = kLiteRtElementTypeFloat32;
+  auto i32 = kLiteRtElementTypeInt32;
+  std::vector<TensorView> outs = {View(done, i32, {1})};
+  CHECK_OK(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                    View(pos, i32, {3})},
+                   outs));
+  CHECK_EQ(done[0], 3);
+  CHECK_NEAR(cache[2 * 4], 1.5, 0.0);
+  CHECK_NEAR(cache[8 * 4 + 4 * 4 + 3], 1.5, 0.0);
+  CHECK_NEAR(cache[5 * 4], 0.0, 0.0);
+
+  // Bad inputs are errors, never crashes.
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(pos, i32, {2})},
+                      outs),
+              ErrorCode::kInput, "does not fit cache [1, 2, 8, 4]");
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 1, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "does not fit");
+  CHECK_ERROR(op->Run({View(cache, f32, {2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "input 0 (cache): expected float32 of rank 4");
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(update, f32, {3})},
+                      outs),
+              ErrorCode::kInput, "input 2 (input_pos): expected int32");
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 16, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "too small");
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4})}, outs),
+              ErrorCode::kModelLoad, "expects 3 inputs");
+  pos = {2, 8, 4};
+  CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "input_pos[1] = 8 is outside [0, 8)");
+}
+
+// ---- SDPA -----------------------------------------------------------------------------------
+
+// Naive double-precision attention; also returns, per output element, sum_j p_j |v_j| (the
+// scale the float error is relative to).
+void ReferenceSdpa(const SdpaShape& s, const std::vector<float>& q, const std::vector<float>& k,
+                   const std::vector<float>& v, const std::vector<int32_t>& pos,
+                   const SdpaParams& p, std::vector<double>& out, std::vector<double>& magnitude) {
+  const int group = s.q_heads / s.kv_heads, D = s.head_dim;
+  out.assign(static_cast<size_t>(s.batch) * s.q_heads * s.q_len * D, 0.0);
+  magnitude = out;
+  for (int b = 0; b < s.batch; ++b) {
+    for (int h = 0; h < s.q_heads; ++h) {
+      const size_t kv = (static_cast<size_t>(b) * s.kv_heads + h / group) * s.kv_len * D;
+      for (int t = 0; t < s.q_len; ++t) {
+        const size_t row = ((static_cast<size_t>(b) * s.q_heads + h) * s.q_len + t) * D;
+        const int hi = pos[t];
+        const int lo = p.sliding_window > 0 ? std::max(0, hi - p.sliding_window + 1) : 0;
+        std::vector<double> scores;
+        double m = -std::numeric_limits<double>::infinity();
+        for (int j = lo; j <= hi; ++j) {
+          double dot = 0;
+          for (int x = 0; x < D; ++x) dot += double(q[row + x]) * k[kv + size_t(j) * D + x];
+          double sc = double(p.scale) * dot;
+          if (p.logit_softcap > 0) sc = p.logit_softcap * std::tanh(sc / p.logit_softcap);
+          scores.push_back(sc);
+          m = std::max(m, sc);
+        }
+        double total = 0;
+        for (double& sc : scores) total += (sc = std::exp(sc - m));
+        for (int j = lo; j <= hi; ++j) {
+          const double w = scores[j - lo] / total;
+          for (int x = 0; x < D; ++x) {
+            const double val = v[kv + size_t(j) * D + x];
+            out[row + x] += w * val;
+            magnitude[row + x] += w * std::abs(val);
+          }
+        }
+      }
+    }
+  }
+}
+
+struct SdpaCase {
+  SdpaShape shape;
+  SdpaParams params;
+  std::vector<int32_t> pos;
+  std::vector<float> q, k, v;
+  std::vector<double> ref, mag;
+  std::string label;
+};
+
+// start < 0: the first position is random.
+SdpaCase MakeCase(std::mt19937& rng, int batch, int hq, int hkv, int T, int S, int D,
+                  bool softcap, bool window, bool shuffled, float q_range, int start = -1) {
+  SdpaCase c;
+  c.shape = {batch, hq, hkv, T, S, D};
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> start_dist(0, S - T);
+  if (start < 0) start = start_dist(rng);
+  for (int t = 0; t < T; ++t) c.pos.push_back(start + t);
+  if (shuffled) {
+    std::shuffle(c.pos.begin(), c.pos.end(), rng);
+    // Gaps too: spread the positions over the cache, in random order.
+    for (int t = 0; t < T; ++t) c.pos[t] = static_cast<int32_t>((c.pos[t] * 7 + 3) % S);
+  }
+  c.params.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  c.params.logit_softcap = softcap ? 2.5f : 0.0f;
+  c.params.sliding_window = window ? 1 + static_cast<int>(rng() % 40) : 0;
+  c.q.resize(static_cast<size_t>(batch) * hq * T * D);
+  for (float& x : c.q) x = q_range * unit(rng);
+  const int max_pos = *std::max_element(c.pos.begin(), c.pos.end());
+  c.k.resize(static_cast<size_t>(batch) * hkv * S * D);
+  c.v.resize(c.k.size());
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    const int row = static_cast<int>((i / D) % S);
+    // Rows after the last position must never be read: make them poison.
+    const bool poison = row > max_pos;
+    c.k[i] = poison ? std::numeric_limits<float>::quiet_NaN() : unit(rng);
+    c.v[i] = poison ? std::numeric_limits<float>::quiet_NaN() : unit(rng);
+  }
+  ReferenceSdpa(c.shape, c.q, c.k, c.v, c.pos, c.params, c.ref, c.mag);
+  c.label = "B=" + std::to_string(batch) + " Hq=" + std::to_string(hq) +
+            " Hkv=" + std::to_string(hkv) + " T=" + std::to_string(T) +
+            " S=" + std::to_string(S) + " D=" + std::to_string(D) +
+            " pos0=" + std::to_string(c.pos[0]) + " softcap=" + std::to_string(softcap) +
+            " window=" + std::to_string(c.params.sliding_window) +
+            (shuffled ? " shuffled" : "");
+  return c;
+}
+
+// Max over elements of |got - ref| / (sum_j p_j |v_j|): the error relative to the
+// magnitude of what was summed.
+double RelativeError(const SdpaCase& c, const std::vector<float>& got) {
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return std::numeric_limits<double>::infinity();
+    worst = std::max(worst, std::abs(got[i] - c.ref[i]) / std::max(c.mag[i], 1e-30));
+  }
+  return worst;
+}
+
+// Worst relative error seen per instruction set (printed by the random-shape test).
+double g_worst_error[8] = {};
+
+// Returns the number of key splits the kernel used.
+int64_t CheckCase(const SdpaCase& c, Isa isa, ops::ThreadPool* pool, bool always_parallel) {
+  ops::Sdpa sdpa(isa);
+  CHECK(sdpa.isa() == isa);
+  sdpa.set_always_parallel(always_parallel);
+  std::vector<float> out(c.ref.size(), -1.0f);
+  const Status status = sdpa.Run(c.shape, c.q.data(), c.k.data(), c.v.data(), c.pos.data(),
+                                 c.params, out.data(), pool);
+  CHECK_OK(status);
+  const double err = RelativeError(c, out);
+  double& worst = g_worst_error[static_cast<int>(isa)];
+  worst = std::max(worst, err);
+  if (!(err <= 1e-5)) {
+    testing::RecordFailure(__FILE__, __LINE__,
+                           std::string("sdpa ") + ops::IsaName(isa) + " threads=" +
+                               std::to_string(pool ? pool->num_threads() : 1) + " " + c.label +
+                               ": relative error " + std::to_string(err));
+  }
+  return sdpa.last_key_splits();
+}
+
+TEST(SdpaMatchesReferenceAtRandomShapesForEveryIsa) {
+  std::mt19937 rng(1234);
+  ops::ThreadPool pool3(3);
+  const std::vector<Isa> isas = ops::AvailableIsas();
+  std::string names;
+  for (Isa isa : isas) names += std::string(" ") + ops::IsaName(isa);
+  std::fprintf(stderr, "  instruction sets tested:%s (best: %s)\n", names.c_str(),
+               ops::IsaName(ops::BestIsa()));
+  CHECK(isas.front() == Isa::kScalar);
+  const int heads[][2] = {{1, 1}, {4, 2}, {8, 1}, {6, 3}};
+  int cases = 0;
+  for (int D : {1, 3, 8, 17, 64, 80, 128}) {
+    for (const auto& h : heads) {
+      for (int T : {1, 5, 33}) {
+        for (int variant = 0; variant < 4; ++variant) {
+          const bool softcap = variant & 1, window = variant & 2;
+          const int S = T + static_cast<int>(rng() % (301 - T));
+          const int batch = (cases % 5 == 0) ? 2 : 1;
+          const float q_range = (cases % 3 == 0) ? 6.0f : 1.0f;  // peaky softmax sometimes
+          const SdpaCase c =
+              MakeCase(rng, batch, h[0], h[1], T, S, D, softcap, window, false, q_range);
+          for (Isa isa : isas) {
+            CheckCase(c, isa, nullptr, false);
+            CheckCase(c, isa, &pool3, true);
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  // Unsorted, gapped positions; long decodes that split the keys across threads.
+  for (int i = 0; i < 8; ++i) {
+    const SdpaCase shuffled = MakeCase(rng, 1, 4, 2, 5, 97, 17, i & 1, i & 2, true, 2.0f);
+    const SdpaCase decode = MakeCase(rng, 1, 8, 1, 1, 300, 64, i & 1, i & 2, false, 3.0f);
+    for (Isa isa : isas) {
+      CheckCase(shuffled, isa, &pool3, true);
+      CheckCase(decode, isa, &pool3, true);
+      CheckCase(decode, isa, &pool3, false);
+    }
+  }
+  // Decode at the end of a long cache with one kv head: the keys are split across the
+  // threads and the partial softmax results merged.
+  for (int i = 0; i < 4; ++i) {
+    const SdpaCase split = MakeCase(rng, 1, 8, 1, 1, 300, 64, i & 1, false, false, 3.0f, 299);
+    const SdpaCase split_mqa = MakeCase(rng, 2, 3, 1, 1, 200, 80, i & 2, false, false, 2.0f, 199);
+    for (Isa isa : isas) {
+      CHECK(CheckCase(split, isa, &pool3, true) > 1);
+      CHECK(CheckCase(split_mqa, isa, &pool3, true) > 1);
+    }
+  }
+  for (Isa isa : isas) {
+    std::fprintf(stderr, "  %s: %d shapes, worst relative error %.2e (tolerance 1e-5)\n",
+                 ops::IsaName(isa), cases + 24, g_worst_error[static_cast<int>(isa)]);
+  }
+}
+
+TEST(SdpaInstructionSetSelection) {
+  CHECK(ops::IsaAvailable(Isa::kScalar));
+  CHECK(ops::IsaAvailable(ops::BestIsa()));
+  CHECK(ops::ResolveIsa(Isa::kScalar) == Isa::kScalar);
+  // An unavailable instruction set falls back to the best one.
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+    CHECK(ops::Sdpa(isa).isa() == (ops::IsaAvailable(isa) ? isa : ops::BestIsa()));
+  }
+  setenv("LITEGEN_ISA", "scalar", 1);
+  CHECK(ops::ResolveIsa(Isa::kAuto) == Isa::kScalar);
+  CHECK(ops::Sdpa().isa() == Isa::kScalar);
+  setenv("LITEGEN_ISA", "no-such-isa", 1);
+  CHECK(ops::ResolveIsa(Isa::kAuto) == ops::BestIsa());
+  unsetenv("LITEGEN_ISA");
+  CHECK(ops::ResolveIsa(Isa::kAuto) == ops::BestIsa());
+}
+
+TEST(SdpaHandlesEmptyQueriesAndRejectsBadArguments) {
+  ops::Sdpa sdpa;
+  std::vector<float> q(2 * 1 * 4, 1.0f), kv(1 * 6 * 4, 1.0f), out(2 * 1 * 4, 0.0f);
+  std::vector<int32_t> pos = {0};
+  SdpaShape shape{1, 2, 1, 1, 6, 4};
+  SdpaParams params;
+  CHECK_OK(sdpa.Run(shape, q.data(), kv.data(), kv.data(), pos.data(), params, out.data(),
+                    nullptr));
+  CHECK_NEAR(out[0], 1.0, 1e-6);
+  SdpaShape empty = shape;
+  empty.q_len = 0;
+  CHECK_OK(sdpa.Run(empty, q.data(), kv.data(), kv.data(), pos.data(), params, out.data(),
+                    nullptr));
+  SdpaShape bad_heads = shape;
+  bad_heads.kv_heads = 3;
+  CHECK_ERROR(sdpa.Run(bad_heads, q.data(), kv.data(), kv.data(), pos.data(), params,
+                       out.data(), nullptr),
+              ErrorCode::kInput, "must be a multiple of kv heads");
+  pos = {6};
+  CHECK_ERROR(sdpa.Run(shape, q.data(), kv.data(), kv.data(), pos.data(), params, out.data(),
+                       nullptr),
+              ErrorCode::kInput, "input_pos[0] = 6 is outside [0, 6)");
+  pos = {0};
+  SdpaParams bad = params;
+  bad.sliding_window = -2;
+  CHECK_ERROR(sdpa.Run(shape, q.data(), kv.data(), kv.data(), pos.data(), bad, out.data(),
+                       nullptr),
+              ErrorCode::kInput, "sliding_window must be >= 0");
+  bad = params;
+  bad.logit_softcap = -1.0f;
+  CHECK_ERROR(sdpa.Run(shape, q.data(), kv.data(), kv.data(), pos.data(), bad, out.data(),
+                       nullptr),
+              ErrorCode::kInput, "logit_softcap");
+  bad = params;
+  bad.scale = std::numeric_limits<float>::infinity();
+  CHECK_ERROR(sdpa.Run(shape, q.data(), kv.data(), kv.data(), pos.data(), bad, out.data(),
+                       nullptr),
+              ErrorCode::kInput, "scale must be finite");
+  SdpaShape zero = shape;
+  zero.head_dim = 0;
+  CHECK_ERROR(sdpa.Run(zero, q.data(), kv.data(), kv.data(), pos.data(), params, out.data(),
+                       nullptr),
+              ErrorCode::kInput, "dimensions must be positive");
+}
+
+TEST(SdpaOpMatchesReferenceAndChecksTensors) {
+  std::mt19937 rng(99);
+  const SdpaCase c = MakeCase(rng, 1, 6, 3, 5, 40, 17, true, true, false, 2.0f);
+  const auto f32 = kLiteRtElementTypeFloat32;
+  const auto i32 = kLiteRtElementTypeInt32;
+  std::vector<float> q = c.q, k = c.k, v = c.v;
+  std::vector<int32_t> pos = c.pos;
+  std::vector<float> params = {c.params.scale, c.params.logit_softcap};
+  std::vector<int32_t> window = {c.params.sliding_window}, token = {5};
+  std::vector<float> out(c.ref.size(), 0.0f);
+  const int T = 5, S = 40, D = 17;
+  auto inputs = [&]() {
+    return std::vector<TensorView>{View(q, f32, {1, 6, T, D}),   View(k, f32, {1, 3, S, D}),
+                                   View(v, f32, {1, 3, S, D}),   View(pos, i32, {T}),
+                                   View(params, f32, {2}),       View(window, i32, {1}),
+                                   View(token, i32, {1}),        View(token, i32, {1})};
+  };
+  std::vector<TensorView> outs = {View(out, f32, {1, 6, T, D})};
+  for (Isa isa : ops::AvailableIsas()) {
+    auto op = ops::MakeSdpaOp(2, isa);
+    CHECK_OK(op->Init(nullptr, 0));
+    std::vector<Shape> out_shapes(1);
+    CHECK_OK(op->ComputeOutputShapes(
+        {{1, 6, T, D}, {1, 3, S, D}, {1, 3, S, D}, {T}, {2}, {1}, {1}, {1}}, out_shapes));
+    CHECK(out_shapes[0] == (Shape{1, 6, T, D}));
+    std::fill(out.begin(), out.end(), 0.0f);
+    CHECK_OK(op->Run(inputs(), outs));
+    CHECK(RelativeError(c, out) <= 1e-5);
+  }
+
+  auto op = ops::MakeSdpaOp(2);
+  const uint8_t junk[1] = {0};
+  CHECK_ERROR(op->Init(junk, 1), ErrorCode::kModelLoad, "LITEGEN_SDPA v1 takes no custom_options");
+  std::vector<Shape> out_shapes(1);
+  CHECK_ERROR(op->ComputeOutputShapes({{1, 6, T, D}, {1, 3, S, D}}, out_shapes),
+              ErrorCode::kModelLoad, "expects at least 6 inputs");
+  auto with = [&](int index, TensorView view) {
+    std::vector<TensorView> in = inputs();
+    in[index] = view;
+    return op->Run(in, outs);
+  };
+  CHECK_ERROR(with(0, View(q, f32, {1, 6, T, D, 1})), ErrorCode::kInput,
+              "input 0 (q): expected float32 of rank 4");
+  CHECK_ERROR(with(1, View(k, f32, {1, 2, S, D})), ErrorCode::kInput, "incompatible shapes");
+  CHECK_ERROR(with(1, View(k, f32, {1, 3, S + 1, D})), ErrorCode::kInput, "too small");
+  CHECK_ERROR(with(2, View(pos, i32, {1, 3, S, D})), ErrorCode::kInput,
+              "input 2 (v_cache): expected float32");
+  CHECK_ERROR(with(3, View(pos, i32, {T - 1})), ErrorCode::kInput, "incompatible shapes");
+  CHECK_ERROR(with(4, View(params, f32, {1})), ErrorCode::kInput, "{scale, logit_softcap}");
+  CHECK_ERROR(with(5, View(params, f32, {1})), ErrorCode::kInput,
+              "input 5 (sliding_window): expected int32");
+  std::vector<float> q6(6 * 5 * 4 * D);
+  CHECK_ERROR(with(0, View(q6, f32, {1, 4, T, D})), ErrorCode::kInput, "incompatible shapes");
+  std::vector<TensorView> too_few = inputs();
+  too_few.resize(5);
+  CHECK_ERROR(op->Run(too_few, outs), ErrorCode::kModelLoad, "expects at least 6 inputs");
+  std::vector<TensorView> bad_out = {View(out, f32, {1, 6, T, D - 1})};
+  CHECK_ERROR(op->Run(inputs(), bad_out), ErrorCode::kInput, "incompatible shapes");
+  pos[2] = S;
+  CHECK_ERROR(op->Run(inputs(), outs), ErrorCode::kInput, "input_pos[2] = 40 is outside [0, 40)");
+}
+
+TEST(BuiltinCustomOpsRegistersBothKernels) {
+  const std::vector<CustomOpRegistration> regs = BuiltinCustomOps(2);
+  CHECK_EQ(regs.size(), size_t{2});
+  CHECK_EQ(regs[0].name, std::string("LITEGEN_KV_CACHE_UPDATE"));
+  CHECK_EQ(regs[1].name, std::string("LITEGEN_SDPA"));
+  for (const CustomOpRegistration& reg : regs) {
+    CHECK_EQ(reg.version, 1);
+    CHECK(reg.create() != nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace litegen

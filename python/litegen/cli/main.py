@@ -1,0 +1,85 @@
+"""``litegen convert HF_DIR -o OUT [--quant Q] [--form fast|portable] [--max-context N]
+[--force]``.
+
+Errors litegen raises on user input are printed as one line (``litegen: error: ...``,
+exit status 1), without a traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from litegen.errors import LitegenError
+
+FORM_CHOICES = ("fast", "portable")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="litegen", description="litegen command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    convert = sub.add_parser(
+        "convert",
+        help="convert a HuggingFace checkpoint directory to a .tflite model",
+        description="Convert a HuggingFace checkpoint directory to one .tflite file with "
+        "'prefill' (dynamic token count) and 'decode' signatures sharing every weight.",
+    )
+    convert.add_argument("hf_dir", metavar="HF_DIR", help="checkpoint directory (config.json)")
+    convert.add_argument("-o", "--output", required=True, metavar="OUT", help="output .tflite")
+    convert.add_argument(
+        "--quant",
+        default="none",
+        metavar="Q",
+        help="weight quantization: none (default) or fp32 for now; fp16, int8, "
+        "int8-weight-only and int4 recipes come with the quantizer",
+    )
+    convert.add_argument(
+        "--form",
+        default="fast",
+        choices=FORM_CHOICES,
+        help="fast: litegen custom ops for litegen's runtime; portable: "
+        "builtin ops only (stock LiteRT, LiteRT-LM)",
+    )
+    convert.add_argument(
+        "--max-context",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="KV-cache length in tokens (default: 1024)",
+    )
+    convert.add_argument("--force", action="store_true", help="overwrite an existing output")
+    convert.add_argument("--no-progress", action="store_true", help="no progress display")
+    return parser
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from litegen.export.api import convert
+
+    path = convert(
+        args.hf_dir,
+        args.output,
+        quant=args.quant,
+        form=args.form,
+        max_context=args.max_context,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 2**20:.1f} MiB, {args.form} form)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "convert":
+            return _convert(args)
+    except LitegenError as e:
+        message = " ".join(str(e).split())  # one line, whatever the message holds
+        print(f"litegen: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("litegen: interrupted", file=sys.stderr)
+        return 130
+    return 2

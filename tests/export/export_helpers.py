@@ -1,0 +1,34 @@
+"""Shared constants and helpers of the exporter tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+# Every export uses a cache this long: a prefill of PREFILL_LEN and DECODE_STEPS decode
+# steps fit, and Gemma 2's sliding window (8) is crossed.
+MAX_CONTEXT = 32
+PREFILL_LEN = 7
+DECODE_STEPS = 4
+LOGIT_RTOL = 1e-4
+
+
+def sample_args(model: Any, length: int) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """(tokens, input_pos, kv_cache) sample inputs of ``length`` tokens."""
+    cache = model.new_kv_cache(max_seq_len=MAX_CONTEXT)
+    return (
+        torch.zeros((1, length), dtype=torch.int32),
+        torch.arange(length, dtype=torch.int32),
+        cache,
+    )
+
+
+def rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
+    """max|ours - ref| / max|ref|."""
+    return float(np.abs(ours.astype(np.float64) - ref).max() / np.abs(ref).max())
+
+
+def prompt(vocab_size: int, length: int = PREFILL_LEN) -> torch.Tensor:
+    return torch.randint(3, vocab_size, (1, length), generator=torch.Generator().manual_seed(1))

@@ -1,0 +1,138 @@
+"""Fast form: litegen's fused custom ops exactly as docs/custom_ops.md defines them, and
+(once the C++ kernels are registered) the numbers through litegen's runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from authoring_hf_models import FAMILIES
+from export_helpers import DECODE_STEPS, LOGIT_RTOL, MAX_CONTEXT, PREFILL_LEN, prompt, rel_diff
+
+from litegen.errors import ModelLoadError
+from litegen.export.tflite_schema import schema
+
+KV_OP, SDPA_OP = b"LITEGEN_KV_CACHE_UPDATE", b"LITEGEN_SDPA"
+
+
+def _read(path) -> schema.ModelT:
+    return schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+
+
+@pytest.mark.parametrize("name", ["gemma2", "llama"])
+def test_fast_structure(name, exported):
+    ex = exported(name, "fast")
+    config = ex.family.model.config
+    data = ex.path.read_bytes()
+    model = _read(ex.path)
+    assert all(c.version == 1 for c in model.operatorCodes)
+    custom = {c.customCode for c in model.operatorCodes if c.customCode is not None}
+    assert custom == {KV_OP, SDPA_OP}
+    for sig in model.signatureDefs:
+        # Caches are inputs only (updated in place): the one output is the logits.
+        assert [o.name for o in sig.outputs] == [b"logits"]
+    for sg in model.subgraphs:
+        names = [t.name.decode() for t in sg.tensors]
+        assert len(sg.outputs) == 1
+        inputs = {names[i] for i in sg.inputs}
+        assert inputs == {"tokens", "input_pos"} | {
+            f"kv_cache_{kv}_{i}" for i in range(config.num_layers) for kv in "kv"
+        }
+        producer: dict[int, tuple[bytes, int]] = {}
+        kv_ops, sdpa_ops = [], []
+        for n, op in enumerate(sg.operators):
+            code = model.operatorCodes[op.opcodeIndex].customCode
+            assert op.customOptions is None or len(op.customOptions) == 0
+            for out in op.outputs:
+                producer[out] = (code, n)
+            if code == KV_OP:
+                kv_ops.append(op)
+            elif code == SDPA_OP:
+                sdpa_ops.append(op)
+        assert len(kv_ops) == 2 * config.num_layers
+        assert len(sdpa_ops) == config.num_layers
+        for op in kv_ops:
+            cache, update, pos = op.inputs
+            assert cache in sg.inputs and names[cache].startswith("kv_cache_")
+            assert names[pos] == "input_pos"
+            assert list(sg.tensors[update].shape)[:2] == list(sg.tensors[cache].shape)[:2]
+            (done,) = op.outputs
+            assert list(sg.tensors[done].shape) == [1]
+            assert sg.tensors[done].type == schema.TensorType.INT32
+        for layer, op in enumerate(sdpa_ops):
+            attn = config.block_config(layer).attn
+            q, k, v, pos, params, window, *deps = op.inputs
+            assert (names[k], names[v]) == (f"kv_cache_k_{layer}", f"kv_cache_v_{layer}")
+            assert names[pos] == "input_pos"
+            assert list(sg.tensors[q].shape)[1] == attn.num_heads
+            # scale/softcap and the window travel as constant inputs
+            p_buf = model.buffers[sg.tensors[params].buffer]
+            w_buf = model.buffers[sg.tensors[window].buffer]
+            p_val = np.frombuffer(data, np.float32, 2, p_buf.offset)
+            w_val = np.frombuffer(data, np.int32, 1, w_buf.offset)
+            np.testing.assert_allclose(p_val, [attn.attn_scale, attn.logit_softcap or 0.0])
+            assert w_val.tolist() == [attn.sliding_window or 0]
+            # dependency tokens: the done outputs of this layer's two cache writes
+            assert len(deps) == 2
+            writers = [kv_ops.index(sg.operators[producer[d][1]]) for d in deps]
+            assert sorted(writers) == [2 * layer, 2 * layer + 1]
+            assert all(producer[d][1] < sg.operators.index(op) for d in deps)
+
+
+def _load_runtime(path):
+    """litegen's runtime, or a skip while the C++ custom kernels are not registered."""
+    from litegen.runtime import Model
+
+    try:
+        return Model(path, num_threads=1, weight_cache=False)
+    except ModelLoadError as e:
+        if "which is not registered" in str(e) and "LITEGEN_" in str(e):
+            pytest.skip(
+                "litegen's C++ custom-op kernels (LITEGEN_KV_CACHE_UPDATE/LITEGEN_SDPA) are "
+                f"not registered in the runtime yet: {e}"
+            )
+        raise
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
+    ex = exported(name, "fast")
+    runtime = _load_runtime(ex.path)
+    model = ex.family.model
+    tokens = prompt(model.config.vocab_size)
+    ref_cache = model.new_kv_cache(max_seq_len=MAX_CONTEXT)
+
+    def caches() -> dict[str, np.ndarray]:
+        # The runtime copies inputs (Model.run does not modify them): feed the cache state
+        # the PyTorch reference has before each step.
+        feeds = {}
+        for i, (k, v) in enumerate(zip(ref_cache.k, ref_cache.v, strict=True)):
+            feeds[f"kv_cache_k_{i}"] = k.numpy().copy()
+            feeds[f"kv_cache_v_{i}"] = v.numpy().copy()
+        return feeds
+
+    feeds = caches()
+    with torch.no_grad():
+        ref = model(tokens, torch.arange(PREFILL_LEN), ref_cache)
+    out = runtime.run(
+        "prefill",
+        tokens=tokens.numpy().astype(np.int32),
+        input_pos=np.arange(PREFILL_LEN, dtype=np.int32),
+        **feeds,
+    )
+    assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL
+    token = int(ref[0, -1].argmax())
+    for step in range(DECODE_STEPS):
+        pos = PREFILL_LEN + step
+        feeds = caches()
+        with torch.no_grad():
+            ref = model(torch.tensor([[token]]), torch.tensor([pos]), ref_cache)
+        out = runtime.run(
+            "decode",
+            tokens=np.array([[token]], np.int32),
+            input_pos=np.array([pos], np.int32),
+            **feeds,
+        )
+        assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL, f"decode step {step}"
+        assert int(out["logits"][0, -1].argmax()) == int(ref[0, -1].argmax())
+        token = int(ref[0, -1].argmax())
