@@ -1,8 +1,7 @@
 // pybind11 module litegen._litegen: the Python face of the C++ runtime.
 //
-// Errors cross the boundary as the typed exceptions of litegen.errors (looked up by
-// name at raise time, so the classes are defined once, in Python). The GIL is
-// released while LiteRT computes.
+// Each part of the API binds itself in its own file (see bindings/errors.h for the
+// shared error translation). The GIL is released while LiteRT computes.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/errors.h"
 #include "litert/compiled_model.h"
 #include "ops/builtin_ops.h"
 
@@ -19,38 +19,6 @@ namespace py = pybind11;
 
 namespace litegen {
 namespace {
-
-[[noreturn]] void RaiseStatus(const Status& status) {
-  const char* type_name = "LitegenError";
-  switch (status.code()) {
-    case ErrorCode::kModelLoad: type_name = "ModelLoadError"; break;
-    case ErrorCode::kSignature: type_name = "SignatureError"; break;
-    case ErrorCode::kInput:
-    case ErrorCode::kInvalidArgument: type_name = "InputError"; break;
-    case ErrorCode::kExecution: type_name = "ExecutionError"; break;
-    case ErrorCode::kOk:
-    case ErrorCode::kUnsupported:
-    case ErrorCode::kInternal: break;
-  }
-  py::object type = py::module_::import("litegen.errors").attr(type_name);
-  // Messages may quote bytes from a corrupt file: decode leniently so the typed error
-  // (not a UnicodeDecodeError) reaches the caller.
-  const std::string& message = status.message();
-  py::object text = py::reinterpret_steal<py::object>(
-      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
-  PyErr_SetObject(type.ptr(), text.ptr());
-  throw py::error_already_set();
-}
-
-template <typename T>
-T Unwrap(Expected<T> expected) {
-  if (!expected.ok()) RaiseStatus(expected.status());
-  return std::move(expected).value();
-}
-
-void Check(const Status& status) {
-  if (!status.ok()) RaiseStatus(status);
-}
 
 // numpy dtype <-> LiteRT element type, for the types a signature can carry.
 struct DtypeEntry {
