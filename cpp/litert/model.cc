@@ -27,6 +27,41 @@ Expected<TensorSpec> ReadTensorSpec(LiteRtTensor tensor, const char* name,
   return spec;
 }
 
+// The C API has parallel functions for a signature's inputs and outputs.
+struct TensorListAccess {
+  const char* what;
+  LiteRtStatus (*count)(LiteRtSignature, LiteRtParamIndex*);
+  LiteRtStatus (*name)(LiteRtSignature, LiteRtParamIndex, const char**);
+  LiteRtStatus (*tensor)(LiteRtSignature, LiteRtParamIndex, LiteRtTensor*);
+};
+constexpr TensorListAccess kSignatureInputs = {"input", LiteRtGetNumSignatureInputs,
+                                               LiteRtGetSignatureInputName,
+                                               LiteRtGetSignatureInputTensorByIndex};
+constexpr TensorListAccess kSignatureOutputs = {"output", LiteRtGetNumSignatureOutputs,
+                                                LiteRtGetSignatureOutputName,
+                                                LiteRtGetSignatureOutputTensorByIndex};
+
+Expected<std::vector<TensorSpec>> ReadTensorList(LiteRtSignature signature,
+                                                 const TensorListAccess& access,
+                                                 const std::string& where) {
+  const std::string what = where + ": " + access.what;
+  LiteRtParamIndex count = 0;
+  LITEGEN_RETURN_IF_ERROR(
+      CheckLiteRt(access.count(signature, &count), ErrorCode::kModelLoad, what + " count"));
+  std::vector<TensorSpec> specs;
+  for (LiteRtParamIndex i = 0; i < count; ++i) {
+    const char* name = nullptr;
+    LiteRtTensor tensor = nullptr;
+    LITEGEN_RETURN_IF_ERROR(
+        CheckLiteRt(access.name(signature, i, &name), ErrorCode::kModelLoad, what + " name"));
+    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(access.tensor(signature, i, &tensor),
+                                        ErrorCode::kModelLoad, what + " tensor"));
+    LITEGEN_ASSIGN_OR_RETURN(TensorSpec spec, ReadTensorSpec(tensor, name, where));
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
 }  // namespace
 
 int SignatureSpec::FindInput(const std::string& name) const {
@@ -77,33 +112,9 @@ Status Model::ReadSignatures() {
     spec.index = s;
     const std::string sig_where = where + " signature '" + spec.key + "'";
 
-    LiteRtParamIndex num_inputs = 0, num_outputs = 0;
-    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumSignatureInputs(signature, &num_inputs),
-                                        ErrorCode::kModelLoad, sig_where));
-    LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetNumSignatureOutputs(signature, &num_outputs),
-                                        ErrorCode::kModelLoad, sig_where));
-    for (LiteRtParamIndex i = 0; i < num_inputs; ++i) {
-      const char* name = nullptr;
-      LiteRtTensor tensor = nullptr;
-      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSignatureInputName(signature, i, &name),
-                                          ErrorCode::kModelLoad, sig_where + ": input name"));
-      LITEGEN_RETURN_IF_ERROR(
-          CheckLiteRt(LiteRtGetSignatureInputTensorByIndex(signature, i, &tensor),
-                      ErrorCode::kModelLoad, sig_where + ": input tensor"));
-      LITEGEN_ASSIGN_OR_RETURN(TensorSpec input, ReadTensorSpec(tensor, name, sig_where));
-      spec.inputs.push_back(std::move(input));
-    }
-    for (LiteRtParamIndex i = 0; i < num_outputs; ++i) {
-      const char* name = nullptr;
-      LiteRtTensor tensor = nullptr;
-      LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtGetSignatureOutputName(signature, i, &name),
-                                          ErrorCode::kModelLoad, sig_where + ": output name"));
-      LITEGEN_RETURN_IF_ERROR(
-          CheckLiteRt(LiteRtGetSignatureOutputTensorByIndex(signature, i, &tensor),
-                      ErrorCode::kModelLoad, sig_where + ": output tensor"));
-      LITEGEN_ASSIGN_OR_RETURN(TensorSpec output, ReadTensorSpec(tensor, name, sig_where));
-      spec.outputs.push_back(std::move(output));
-    }
+    LITEGEN_ASSIGN_OR_RETURN(spec.inputs, ReadTensorList(signature, kSignatureInputs, sig_where));
+    LITEGEN_ASSIGN_OR_RETURN(spec.outputs,
+                             ReadTensorList(signature, kSignatureOutputs, sig_where));
     signatures_.push_back(std::move(spec));
   }
   return Status::Ok();
