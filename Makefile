@@ -20,12 +20,22 @@ ASAN_BUILD := build/cpp-asan
 
 all: install
 
-# A C++17 compiler is the one thing pip cannot provide; install it with apt if missing.
+# What pip cannot provide, installed with apt if missing: a C++17 compiler, and the
+# SentencePiece C++ library the runtime tokenizer links (Debian's libsentencepiece-dev;
+# found by third_party/sentencepiece/FindSentencePiece.cmake).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 system-deps:
-	@command -v g++ >/dev/null 2>&1 || { \
-	  echo "g++ not found: installing build-essential with apt-get"; \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends build-essential; }
+	@missing=""; \
+	command -v g++ >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	[ -f /usr/include/sentencepiece_processor.h ] || \
+	  [ -f /usr/local/include/sentencepiece_processor.h ] || \
+	  missing="$$missing libsentencepiece-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt-get"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +57,7 @@ test: install lint test-python test-cpp
 
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
 
 test-python: install
 	$(PY) -m pytest -q
@@ -58,6 +69,7 @@ test-cpp: install
 	  -DPython_EXECUTABLE=$(abspath $(PY)) >/dev/null
 	$(VENV)/bin/cmake --build $(ASAN_BUILD) -j2
 	$(PY) -m tests.fixtures.cpp_models $(ASAN_BUILD)/fixtures
+	$(PY) -m tests.tokenizer.cpp_fixtures $(ASAN_BUILD)/fixtures
 	$(ASAN_BUILD)/litegen_cpp_tests $(ASAN_BUILD)/fixtures
 
 clean:

@@ -164,11 +164,15 @@ class NativeModel {
 
 }  // namespace
 }  // namespace litegen
+namespace litegen { void BindEngine(pybind11::module_& m); }  // bindings/engine.cc
+
+void BindTokenizer(pybind11::module_& m);  // bindings/tokenizer.cc
 
 PYBIND11_MODULE(_litegen, m) {
   m.doc() = "litegen native runtime (LiteRT C API + XNNPack)";
   m.attr("LITERT_ABI_VERSION") = LITEGEN_LITERT_ABI_VERSION;
   m.attr("__version__") = LITEGEN_VERSION;
+  BindTokenizer(m);
 
   py::class_<litegen::NativeModel>(m, "NativeModel")
       .def(py::init<const std::string&, int, const std::string&>(), py::arg("path"),
@@ -177,4 +181,5 @@ PYBIND11_MODULE(_litegen, m) {
       .def("custom_ops", &litegen::NativeModel::CustomOps)
       .def("fully_accelerated", &litegen::NativeModel::FullyAccelerated)
       .def("run", &litegen::NativeModel::Run, py::arg("signature"), py::arg("inputs"));
+  litegen::BindEngine(m);
 }

@@ -13,10 +13,12 @@ __version__ = "0.1.0"
 
 # Public name -> module defining it, imported on first attribute access.
 _LAZY_ATTRIBUTES: dict[str, str] = {
+    "Generator": "litegen.generate.generator",
     "Model": "litegen.runtime.model",
     "convert": "litegen.export.api",
     "from_pretrained": "litegen.loading.pretrained",
     "signature": "litegen.export.api",
+    "Tokenizer": "litegen.tokenizer.tokenizer",
 }
 _NEEDS_TORCH = {"from_pretrained"}
 

@@ -1,16 +1,17 @@
 """`make demo`: the main job on a built-in default model, with nothing downloaded.
 
-Today's pipeline (the exporter and generation engine issues extend it to
-convert-then-generate through the C++ engine):
-
 1. write a small random-weight Llama checkpoint with HF transformers (safetensors +
-   config.json), once, under the work directory;
+   config.json), a SentencePiece ``tokenizer.model`` trained on generated text and a
+   ``tokenizer_config.json`` with a simple chat template -- once, under the work directory;
 2. re-author it with litegen (`litegen.from_pretrained`) and verify it against the HF
    reference: logits, greedy tokens, per-layer divergence;
-3. generate greedily through the explicit KV cache (prefill, then decode steps);
-4. write the model's LM head as a two-signature .tflite (prefill/decode sharing one
-   weight buffer) with litegen's flatbuffer writer and run it on LiteRT/XNNPack through
-   the C++ runtime, checking its logits against PyTorch.
+3. convert it with ``litegen convert CKPT -o WORKDIR/model.litegen`` (fast form, int8
+   weights) into one bundle: model + tokenizer + metadata;
+4. generate text from a prompt with ``litegen-run`` -- the C++ engine on LiteRT/XNNPack,
+   no Python -- streaming the text and printing its stats.
+
+The weights are random, so the generated text is gibberish made of the tokenizer's pieces;
+the point is the pipeline (and its speed), not the prose.
 
 Run: python -m litegen.demo [--workdir .demo]
 """
@@ -18,21 +19,24 @@ Run: python -m litegen.demo [--workdir .demo]
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import random
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
 import litegen
-from litegen.authoring.model import DecoderModel
-from litegen.export.tflite_writer import ModelWriter
-from litegen.runtime import Model
 from litegen.verify import verify
 
 # Small but shaped like TinyLlama: grouped-query attention, gated SiLU MLP, RMSNorm.
-DEMO_CONFIG = {
-    "vocab_size": 2048,
+# vocab_size is set to the trained tokenizer's size.
+DEMO_CONFIG: dict[str, Any] = {
     "hidden_size": 256,
     "intermediate_size": 704,
     "num_hidden_layers": 4,
@@ -45,15 +49,130 @@ DEMO_CONFIG = {
     "eos_token_id": 2,
     "tie_word_embeddings": False,
 }
+TOKENIZER_VOCAB = 1024
+MAX_CONTEXT = 256
+PROMPT = "The little robot walked to the river and"
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n"
+    "{{ message['content'] }}{{ eos_token }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+_SUBJECTS = [
+    "the little robot",
+    "a curious fox",
+    "my old friend",
+    "the quiet engineer",
+    "every small model",
+    "the tokenizer",
+    "a bright student",
+    "the river",
+]
+_VERBS = [
+    "walked to",
+    "looked at",
+    "wrote about",
+    "dreamed of",
+    "carried",
+    "measured",
+    "followed",
+    "sang about",
+    "remembered",
+    "built",
+]
+_OBJECTS = [
+    "the river",
+    "a green garden",
+    "the tall mountain",
+    "an empty station",
+    "the morning light",
+    "a wooden bridge",
+    "the busy market",
+    "a long letter",
+    "the quiet forest",
+    "seven blue stones",
+]
+_ENDINGS = [
+    "and smiled.",
+    "before the rain came.",
+    "with great care.",
+    "all day long.",
+    "and then went home.",
+    "while the city slept.",
+    "for the first time.",
+    "and asked a question?",
+    "in 2026.",
+    "because it was fun!",
+]
 
 
-def write_demo_checkpoint(directory: Path) -> None:
+def demo_corpus(sentences: int = 400, seed: int = 0) -> list[str]:
+    """Generated English-like sentences (a few KB) to train the demo tokenizer on."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(sentences):
+        line = " ".join(
+            (
+                rng.choice(_SUBJECTS).capitalize(),
+                rng.choice(_VERBS),
+                rng.choice(_OBJECTS),
+                rng.choice(_ENDINGS),
+            )
+        )
+        lines.append(line)
+    return lines
+
+
+def train_tokenizer(vocab_size: int = TOKENIZER_VOCAB) -> bytes:
+    """A SentencePiece BPE model (byte fallback; <unk>=0, <s>=1, </s>=2), trained in
+    about a second."""
+    import sentencepiece as spm
+
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(demo_corpus()),
+        model_writer=out,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    return out.getvalue()
+
+
+def write_demo_checkpoint(
+    directory: Path, config: dict[str, Any] | None = None, vocab_size: int = TOKENIZER_VOCAB
+) -> None:
+    """HF Llama checkpoint with random weights, its tokenizer.model and a chat template."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from litegen.tokenizer import Tokenizer
+
+    spm_model = train_tokenizer(vocab_size)
+    vocab = Tokenizer.from_bytes(spm_model).vocab_size
     torch.manual_seed(0)
-    config = LlamaConfig(**DEMO_CONFIG)
-    config._attn_implementation = "eager"
-    LlamaForCausalLM(config).eval().save_pretrained(directory, safe_serialization=True)
+    hf_config = LlamaConfig(**{**DEMO_CONFIG, **(config or {}), "vocab_size": vocab})
+    hf_config._attn_implementation = "eager"
+    directory.mkdir(parents=True, exist_ok=True)
+    LlamaForCausalLM(hf_config).eval().save_pretrained(directory, safe_serialization=True)
+    (directory / "tokenizer.model").write_bytes(spm_model)
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "add_bos_token": True,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "chat_template": CHAT_TEMPLATE,
+            },
+            indent=2,
+        )
+    )
 
 
 def load_reference(directory: Path) -> torch.nn.Module:
@@ -62,98 +181,152 @@ def load_reference(directory: Path) -> torch.nn.Module:
     return LlamaForCausalLM.from_pretrained(directory, attn_implementation="eager").eval()
 
 
-@torch.no_grad()
-def generate_with_cache(
-    model: DecoderModel, prompt: list[int], new_tokens: int
-) -> tuple[list[int], float, float]:
-    """Greedy prefill + decode; returns tokens, prefill tok/s and decode tok/s."""
-    cache = model.new_kv_cache(max_seq_len=len(prompt) + new_tokens)
-    tokens = torch.tensor([prompt])
+def verify_checkpoint(checkpoint: Path, prompt: list[int], new_tokens: int) -> Any:
+    """litegen's re-authored model against the HF reference (raises SystemExit on failure)."""
+    model = litegen.from_pretrained(checkpoint)
+    report = verify(model, load_reference(checkpoint), prompt, num_greedy_tokens=new_tokens)
+    if not report.passed:
+        raise SystemExit(f"verification failed:\n{report}")
+    return report
+
+
+def _litegen_cli() -> list[str]:
+    script = Path(sys.executable).parent / "litegen"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("litegen")
+    return (
+        [found]
+        if found
+        else [
+            sys.executable,
+            "-c",
+            "import sys; from litegen.cli.main import main; sys.exit(main())",
+        ]
+    )
+
+
+def convert_checkpoint(
+    checkpoint: Path, out: Path, *, quant: str = "int8", max_context: int = MAX_CONTEXT
+) -> float:
+    """``litegen convert CKPT -o OUT`` (fast form); returns the seconds it took."""
+    cmd = [
+        *_litegen_cli(),
+        "convert",
+        str(checkpoint),
+        "-o",
+        str(out),
+        "--quant",
+        quant,
+        "--max-context",
+        str(max_context),
+        "--force",
+        "--no-progress",
+    ]
     start = time.perf_counter()
-    logits = model(tokens, torch.arange(len(prompt)), cache)
-    prefill_seconds = time.perf_counter() - start
-    out: list[int] = []
-    start = time.perf_counter()
-    for step in range(new_tokens):
-        next_token = int(logits[0, -1].argmax())
-        out.append(next_token)
-        if step + 1 == new_tokens:
-            break
-        position = torch.tensor([len(prompt) + step])
-        logits = model(torch.tensor([[next_token]]), position, cache)
-    decode_seconds = time.perf_counter() - start
-    return out, len(prompt) / prefill_seconds, max(new_tokens - 1, 1) / decode_seconds
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"litegen convert failed:\n{proc.stderr}")
+    return time.perf_counter() - start
 
 
-def write_lm_head(model: DecoderModel, path: Path) -> None:
-    """LM head as 'prefill' (hidden [-1, D]) and 'decode' (hidden [1, D]) sharing weights."""
-    from ai_edge_litert import schema_py_generated as schema
+def run_engine(
+    bundle: Path,
+    prompt: str,
+    *,
+    new_tokens: int,
+    threads: int = 2,
+    echo: bool = True,
+    extra: list[str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Runs ``litegen-run --model BUNDLE --prompt PROMPT`` (C++ only); streams its stdout
+    when ``echo``; returns the text and the stats it printed on stderr."""
+    from litegen.generate import litegen_run_path
 
-    weight = model.lm_head.weight.detach().float().numpy()
-    vocab, dim = weight.shape
-    writer = ModelWriter(description="litegen demo: LM head")
-    weight_buffer = writer.add_buffer(weight)
-    for name, rows in (("prefill", -1), ("decode", 1)):
-        sg = writer.add_subgraph(name)
-        hidden = sg.add_input("hidden", np.float32, (rows, dim))
-        w = sg.add_constant("lm_head.weight", weight_buffer, np.float32, (vocab, dim))
-        logits = sg.add_tensor("logits", np.float32, (rows, vocab))
-        sg.add_builtin_op(
-            "FULLY_CONNECTED", [hidden, w, None], [logits], options=schema.FullyConnectedOptionsT()
-        )
-        sg.add_output(logits, "logits")
-    writer.write(path)
+    binary = litegen_run_path()
+    if binary is None:
+        raise SystemExit("litegen-run is not installed (run `make install`)")
+    cmd = [
+        str(binary),
+        "--model",
+        str(bundle),
+        "--prompt",
+        prompt,
+        "--max-new-tokens",
+        str(new_tokens),
+        "--threads",
+        str(threads),
+        *(extra or []),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    chunks = []
+    while chunk := proc.stdout.read1(4096):
+        chunks.append(chunk)
+        if echo:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    if proc.wait() != 0:
+        raise SystemExit(f"litegen-run failed:\n{stderr}")
+    stats = {}
+    for line in stderr.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and not key.startswith("INFO"):
+            stats[key] = value
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return text.removesuffix("\n"), stats
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path(".demo"))
-    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--prompt", default=PROMPT)
+    parser.add_argument("--quant", default="int8", help="litegen convert --quant recipe")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
     checkpoint = args.workdir / "tiny-llama"
-    if not (checkpoint / "config.json").is_file():
-        print(f"[1/4] writing a random-weight Llama checkpoint to {checkpoint}")
+    if not (checkpoint / "tokenizer.model").is_file():
+        print(
+            f"[1/4] writing a random-weight Llama checkpoint + SentencePiece tokenizer to "
+            f"{checkpoint}"
+        )
         write_demo_checkpoint(checkpoint)
     else:
         print(f"[1/4] using the checkpoint in {checkpoint}")
 
     print("[2/4] re-authoring with litegen.from_pretrained and verifying against HF")
-    model = litegen.from_pretrained(checkpoint)
-    prompt = [1, 17, 423, 99, 1024, 7, 311, 256]
-    report = verify(model, load_reference(checkpoint), prompt, num_greedy_tokens=args.new_tokens)
+    from litegen.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.from_file(checkpoint / "tokenizer.model")
+    prompt_ids = [1, *tokenizer.encode(args.prompt)]
+    report = verify_checkpoint(checkpoint, prompt_ids, 16)
     print("      " + str(report).replace("\n", "\n      "))
-    if not report.passed:
-        raise SystemExit("verification failed")
 
-    print(f"[3/4] greedy generation through the KV cache ({args.new_tokens} tokens)")
-    tokens, prefill_tps, decode_tps = generate_with_cache(model, prompt, args.new_tokens)
-    print(f"      prompt {prompt}\n      output {tokens}")
-    if tokens != report.greedy.reference:
-        raise SystemExit("cached generation differs from the HF reference's greedy tokens")
-    print(f"      PyTorch eager: prefill {prefill_tps:.0f} tok/s, decode {decode_tps:.0f} tok/s")
+    bundle = args.workdir / "model.litegen"
+    print(f"[3/4] litegen convert {checkpoint} -o {bundle} --quant {args.quant}")
+    seconds = convert_checkpoint(checkpoint, bundle, quant=args.quant)
+    print(f"      wrote {bundle} ({bundle.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s")
 
-    print("[4/4] LM head on LiteRT/XNNPack through litegen's C++ runtime")
-    tflite = args.workdir / "lm_head.tflite"
-    write_lm_head(model, tflite)
-    runtime = Model(tflite, num_threads=2)
-    with torch.no_grad():
-        hidden = model.final_norm(torch.randn(len(prompt), model.config.embedding_dim))
-        expected = model.lm_head(hidden).numpy()
-    prefill_logits = runtime.run("prefill", hidden=hidden.numpy())["logits"]
-    decode_logits = runtime.run("decode", hidden=hidden[-1:].numpy())["logits"]
-    diff = max(
-        float(np.abs(prefill_logits - expected).max()),
-        float(np.abs(decode_logits - expected[-1:]).max()),
-    )
-    print(
-        f"      {tflite} ({tflite.stat().st_size / 1e6:.1f} MB, signatures "
-        f"{list(runtime.signatures)}): max |LiteRT - PyTorch| = {diff:.2e}"
-    )
-    if diff > 1e-3:
-        raise SystemExit("LiteRT logits differ from PyTorch")
-    print("demo finished: authoring, loading, verification, cached generation and the runtime work")
+    print(f"[4/4] litegen-run --model {bundle} --prompt {args.prompt!r}  (C++ engine, no Python)")
+    print("      (random weights: expect gibberish text)")
+    print(f"      prompt: {args.prompt}")
+    sys.stdout.write("      output: ")
+    sys.stdout.flush()
+    _, stats = run_engine(bundle, args.prompt, new_tokens=args.new_tokens)
+    for key in (
+        "prompt_tokens",
+        "generated_tokens",
+        "time_to_first_token_s",
+        "prefill_tokens_per_s",
+        "decode_tokens_per_s",
+        "stop_reason",
+    ):
+        if key in stats:
+            print(f"      {key}: {stats[key]}")
+    print("demo finished: checkpoint -> verified -> converted bundle -> text from the C++ engine")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ class InputError(LitegenError):
     """An input tensor is missing, unexpected, or has the wrong dtype or shape."""
 
 
+class ChatTemplateError(InputError):
+    """A chat request cannot be rendered: the model has no chat template, or it failed."""
+
+
 class ExecutionError(LitegenError):
     """Running a signature failed (for example a custom kernel reported an error)."""
 
@@ -54,6 +58,11 @@ class ExportError(LitegenError):
 
 class UnsupportedOpError(ExportError):
     """The exported graph contains an operator litegen cannot lower."""
+
+
+class TokenizerError(ExportError):
+    """A checkpoint's tokenizer is missing or cannot be bundled (e.g. an unsupported
+    ``tokenizer.json`` type, or a converted tokenizer that does not encode identically)."""
 
 
 class VerificationError(LitegenError):

@@ -61,3 +61,19 @@ def test_cli_module_reports_errors_on_one_line(tmp_path):
     assert lines[-1].startswith("litegen: error:") and "config.json" in lines[-1]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_cli_quant_prints_the_summary(family, tmp_path, capsys):
+    ckpt = family("llama").checkpoint
+    out = tmp_path / "q.tflite"
+    args = ["convert", str(ckpt), "-o", str(out), "--quant", "int4-b32,lm_head=int8"]
+    assert main([*args, "--max-context", "16", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "int4-b32" in printed and "int8" in printed  # bytes by scheme
+    assert "largest relative errors" in printed  # the worst weights, int4 ones here
+    assert f"wrote {out}" in printed
+    # a bad recipe: one line, nothing written
+    bad = ["convert", str(ckpt), "-o", str(tmp_path / "bad.tflite"), "--quant", "int3"]
+    assert main(bad) == 1
+    assert "unknown quantization scheme 'int3'" in capsys.readouterr().err
+    assert not (tmp_path / "bad.tflite").exists()

@@ -14,6 +14,7 @@ from torch import nn
 import litegen
 from litegen.authoring.kv_cache import KVCache
 from litegen.errors import ConfigError, ExportError, UnsupportedOpError
+from litegen.quantize import RecipeError
 
 
 class CumsumModel(nn.Module):
@@ -55,8 +56,9 @@ def test_unsupported_op_names_op_and_source_line():
     ("kwargs", "error", "match"),
     [
         ({"form": "tiny"}, ConfigError, "form must be one of"),
-        ({"quant_config": "int4"}, ExportError, "not yet supported"),
-        ({"quant_config": "int8"}, ExportError, "not yet supported"),
+        ({"quant_config": "int9"}, RecipeError, "int9"),
+        ({"quant_config": "int4,lm_head"}, RecipeError, "lm_head"),
+        ({"quant_config": 8}, ExportError, "quant_config must be a recipe string"),
     ],
 )
 def test_unsupported_convert_options(kwargs, error, match, family):
@@ -96,9 +98,9 @@ def test_one_shot_config_errors(family, tmp_path):
     ckpt = family("llama").checkpoint
     with pytest.raises(ConfigError, match="max_context"):
         litegen.convert(ckpt, tmp_path / "m.tflite", max_context=0)
-    with pytest.raises(ExportError, match="not yet supported"):
-        litegen.convert(ckpt, tmp_path / "m.tflite", quant="int4")
-    for bundle in ("m.litegen", "m.litertlm"):
+    with pytest.raises(RecipeError, match="multiple of 32"):  # int4-b48
+        litegen.convert(ckpt, tmp_path / "m.tflite", quant="int4-b48")
+    for bundle in ("m.litertlm",):  # .litegen: tests/bundle
         with pytest.raises(ExportError, match="bundle format is not yet supported"):
             litegen.convert(ckpt, tmp_path / bundle)
     with pytest.raises(ExportError, match="unknown output format"):

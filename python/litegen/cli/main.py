@@ -31,8 +31,9 @@ def _parser() -> argparse.ArgumentParser:
         "--quant",
         default="none",
         metavar="Q",
-        help="weight quantization: none (default) or fp32 for now; fp16, int8, "
-        "int8-weight-only and int4 recipes come with the quantizer",
+        help="weight quantization recipe: none (default, float32), fp16, int8 (dynamic "
+        "range), int8-weight-only, int4 (= int4-b32), int4-b64, int4-b128; add per-layer "
+        "overrides as pattern=scheme, e.g. 'int4-b32,lm_head=int8'",
     )
     convert.add_argument(
         "--form",
@@ -54,9 +55,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from litegen.export.api import convert
+    from litegen.export.api import convert_checkpoint
 
-    path = convert(
+    result = convert_checkpoint(
         args.hf_dir,
         args.output,
         quant=args.quant,
@@ -65,7 +66,11 @@ def _convert(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.no_progress,
     )
+    path = result.path
     size = path.stat().st_size
+    if result.quant_report is not None:
+        # Sizes by scheme and the worst errors: what the recipe cost in accuracy.
+        print(result.quant_report.format())
     print(f"wrote {path} ({size / 2**20:.1f} MiB, {args.form} form)")
     return 0
 

@@ -13,8 +13,9 @@ One shot from a HuggingFace checkpoint: ``litegen.convert(hf_dir, "model.tflite"
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -30,7 +31,17 @@ from litegen.export.output import check_output_path
 from litegen.export.progress import NullProgress, Progress, TqdmProgress
 from litegen.export.signatures import SignatureSpec, make_signature
 
-__all__ = ["ConvertedModel", "SignatureBuilder", "convert", "signature"]
+if TYPE_CHECKING:
+    from litegen.quantize import QuantReport
+
+__all__ = [
+    "ConversionResult",
+    "ConvertedModel",
+    "SignatureBuilder",
+    "convert",
+    "convert_checkpoint",
+    "signature",
+]
 
 
 class SignatureBuilder:
@@ -89,29 +100,73 @@ def signature(
     )
 
 
+@dataclass(frozen=True)
+class ConversionResult:
+    """What :func:`convert_checkpoint` wrote."""
+
+    path: Path
+    weight_bytes: int  # parameter bytes in the file, float and quantized
+    quant_report: QuantReport | None  # None when every weight is float32
+
+
 def convert(
     hf_dir: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     *,
-    quant: str = "none",
+    quant: Any = "none",
     form: str = "fast",
     max_context: int = 1024,
     force: bool = False,
     progress: bool | Progress = False,
+    lazy: bool = True,
 ) -> Path:
     """Convert a HuggingFace checkpoint directory to a ``.tflite`` file with ``prefill``
     (dynamic token count) and ``decode`` (one token) signatures and a KV cache of
     ``max_context`` positions. Returns the path written.
 
+    ``quant``: a recipe string - ``none``/``fp32``, ``fp16``, ``int8`` (dynamic range),
+    ``int8-weight-only``, ``int4`` / ``int4-b32|b64|b128`` (blockwise), with overrides
+    such as ``"int4-b32,lm_head=int8"`` (:mod:`litegen.quantize.recipe`) - or a
+    ``QuantRecipe``. ``lazy`` (default) streams the large weights from the checkpoint
+    while the file is written instead of loading the float32 model first.
+
     Raises :class:`ExportError` (existing output without ``force``, unwritable path,
     unsupported quantization or output format, unsupported op), :class:`ConfigError`,
     :class:`CheckpointError` or :class:`UnsupportedModelError`; nothing is written then.
     """
+    return convert_checkpoint(
+        hf_dir,
+        out_path,
+        quant=quant,
+        form=form,
+        max_context=max_context,
+        force=force,
+        progress=progress,
+        lazy=lazy,
+    ).path
+
+
+def convert_checkpoint(
+    hf_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    quant: Any = "none",
+    form: str = "fast",
+    max_context: int = 1024,
+    force: bool = False,
+    progress: bool | Progress = False,
+    lazy: bool = True,
+) -> ConversionResult:
+    """:func:`convert`, returning the quantization report and sizes with the path."""
     if isinstance(max_context, bool) or not isinstance(max_context, int) or max_context < 1:
         raise ConfigError(f"max_context must be a positive integer, got {max_context!r}")
     check_form(form)
-    resolve_quant(quant)
-    out = check_output_path(out_path, force=force)  # fail before any expensive work
+    resolve_quant(quant)  # a bad recipe fails before any expensive work
+    out = check_output_path(out_path, force=force, litertlm=True)  # fail before any work
+    if out.suffix.lower() == ".litertlm":
+        from litegen.bundle.litertlm import check_litertlm_request
+
+        check_litertlm_request(form)  # portable form only; litert-lm-builder installed
     reporter: Progress
     if progress is True:
         reporter = TqdmProgress(num_stages=6)
@@ -120,38 +175,81 @@ def convert(
     else:
         reporter = progress
     try:
-        path = _convert(hf_dir, out, quant, form, max_context, force, reporter)
+        if out.suffix.lower() == ".litegen":  # .tflite + tokenizer + metadata (litegen.bundle)
+            from litegen.bundle.export import export_bundle
+
+            result = export_bundle(
+                hf_dir,
+                out,
+                quant=quant,
+                form=form,
+                max_context=max_context,
+                export=lambda tmp: _convert(
+                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy
+                ),
+            )
+        elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
+            from litegen.bundle.litertlm import export_litertlm
+
+            result = export_litertlm(
+                hf_dir,
+                out,
+                quant=quant,
+                form=form,
+                max_context=max_context,
+                export=lambda tmp, n: _convert(
+                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, prefill_len=n
+                ),
+            )
+        else:
+            result = _convert(hf_dir, out, quant, form, max_context, force, reporter, lazy)
     except BaseException:
         reporter.close(ok=False)
         raise
     reporter.close()
-    return path
+    return result
 
 
 def _convert(
     hf_dir: str | os.PathLike[str],
     out: Path,
-    quant: str,
+    quant: Any,
     form: str,
     max_context: int,
     force: bool,
     progress: Progress,
-) -> Path:
+    lazy: bool,
+    prefill_len: int | None = None,
+) -> ConversionResult:
+    """``prefill_len`` None: a ``prefill`` signature with a dynamic token count;
+    an int N: a fixed-length ``prefill_N`` (what LiteRT-LM reads)."""
+    from litegen.loading.lazy import lazy_pretrained
     from litegen.loading.pretrained import from_pretrained
 
     progress.stage("loading weights")
-    model = from_pretrained(hf_dir, kv_cache_max_len=max_context, progress=False)
+    lazy_weights = None
+    if lazy:
+        # The large weights stay in the checkpoint: the writer reads, converts and
+        # quantizes them one chunk at a time (the float32 model never exists in full).
+        model, lazy_weights = lazy_pretrained(hf_dir, kv_cache_max_len=max_context)
+    else:
+        model = from_pretrained(hf_dir, kv_cache_max_len=max_context, progress=False)
     cache = model.new_kv_cache(max_seq_len=max_context)
-    prefill_len = min(8, max_context)
+    sample_len = min(8, max_context) if prefill_len is None else prefill_len
     prefill = (
-        torch.zeros((1, prefill_len), dtype=torch.int32),
-        torch.arange(prefill_len, dtype=torch.int32),
+        torch.zeros((1, sample_len), dtype=torch.int32),
+        torch.arange(sample_len, dtype=torch.int32),
         cache,
     )
     decode = (torch.zeros((1, 1), dtype=torch.int32), torch.zeros(1, dtype=torch.int32), cache)
-    converted = (
-        signature("prefill", model, prefill, dynamic=True)
-        .signature("decode", model, decode, dynamic=False)
-        .convert(quant, form=form, progress=progress)
+    specs = [
+        make_signature("prefill", model, prefill, dynamic=True)
+        if prefill_len is None
+        else make_signature(f"prefill_{prefill_len}", model, prefill, dynamic=False),
+        make_signature("decode", model, decode, dynamic=False),
+    ]
+    converted = convert_signatures(
+        specs, form=form, quant_config=quant, progress=progress, lazy_weights=lazy_weights
     )
-    return converted.export(out, force=force)
+    path = converted.export(out, force=force)
+    return ConversionResult(path, converted.weight_bytes, converted.quant_report)

@@ -4,9 +4,9 @@ with every weight in one buffer shared by all subgraphs."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,26 +17,42 @@ from litegen.export.output import check_output_path
 from litegen.export.progress import NullProgress, Progress
 from litegen.export.signatures import SignatureSpec, export_signature
 from litegen.export.tflite_writer import ModelWriter
-from litegen.export.weights import ConstantPool, WeightRecipe
+from litegen.export.weights import ConstantPool, LazyWeight, WeightRecipe
+
+if TYPE_CHECKING:
+    from litegen.quantize import QuantReport
 
 FORMS: tuple[Form, ...] = ("fast", "portable")
 _FP32_NAMES = {"none", "fp32", "float32"}
 
 
-def resolve_quant(quant_config: Any) -> WeightRecipe | None:
-    """The weight recipe for ``quant_config`` (None / "none" / "fp32": float32 weights)."""
+def resolve_quant(
+    quant_config: Any, on_bytes: Callable[[int], None] | None = None
+) -> WeightRecipe | None:
+    """The weight recipe for ``quant_config``: None / "none" / "fp32" (float32 weights), a
+    recipe string such as ``"int8"`` or ``"int4-b64,lm_head=int8"`` (see
+    :mod:`litegen.quantize.recipe`), a ``QuantRecipe`` / ``QuantScheme``, or a ready
+    ``WeightRecipe`` (used as is). ``on_bytes`` reports quantized bytes as they are
+    written (progress). Raises ``RecipeError`` (a :class:`ConfigError`) for a bad recipe
+    string and :class:`ExportError` for anything else.
+    """
     if quant_config is None:
         return None
-    if isinstance(quant_config, str):
-        if quant_config.lower() in _FP32_NAMES:
-            return None
-        raise ExportError(
-            f"quantization {quant_config!r} is not yet supported by the exporter "
-            "(supported now: 'none'/'fp32')"
-        )
     if hasattr(quant_config, "fully_connected") and hasattr(quant_config, "embedding"):
         return quant_config  # type: ignore[no-any-return]  # a WeightRecipe (the hook)
-    raise ExportError(f"quant_config {quant_config!r} is not yet supported by the exporter")
+    from litegen.quantize import QuantRecipe, QuantScheme, RecipeWeights
+
+    if isinstance(quant_config, str) and quant_config.strip().lower() in _FP32_NAMES:
+        return None
+    if not isinstance(quant_config, (str, QuantRecipe, QuantScheme)):
+        raise ExportError(
+            f"quant_config must be a recipe string (e.g. 'int8', 'int4-b64,lm_head=int8'), "
+            f"a QuantRecipe or a WeightRecipe, got {quant_config!r}"
+        )
+    # Lazy: each weight is encoded while the file is written, so the quantized copy of
+    # the model never exists in full (only its scales do).
+    weights = RecipeWeights(quant_config, lazy=True, on_bytes=on_bytes)
+    return None if weights.is_float else weights
 
 
 def check_form(form: str) -> Form:
@@ -64,8 +80,20 @@ class ConvertedModel:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of parameter data in the file (each shared weight counted once)."""
-        return self._pool.param_bytes
+        """Bytes of parameter data in the file (each shared weight counted once), float
+        and quantized."""
+        return self._pool.param_bytes + self.quantized_bytes
+
+    @property
+    def quantized_bytes(self) -> int:
+        """Bytes of the weights the quantization recipe stores (0 without one)."""
+        return int(getattr(self._pool.recipe, "nbytes", 0))
+
+    @property
+    def quant_report(self) -> QuantReport | None:
+        """Sizes per scheme and errors of the quantized weights (errors complete after
+        :meth:`export`), or None when every weight is float32."""
+        return getattr(self._pool.recipe, "report", None)
 
     def export(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
         """Write the model to ``path`` (a ``.tflite`` file) and return the path.
@@ -74,12 +102,19 @@ class ConvertedModel:
         or is not a ``.tflite`` path. Nothing is left behind on failure.
         """
         out = check_output_path(path, force=force)
-        self._progress.stage(f"writing {out.name}", total_bytes=self._pool.param_bytes)
+        self._progress.stage(f"writing {out.name}", total_bytes=self._streamed_bytes())
         try:
             self.writer.write(out)
         except OSError as e:
             raise ExportError(f"{out}: cannot write the model: {e.strerror or e}") from e
         return out
+
+    def _streamed_bytes(self) -> int:
+        """The bytes whose writing is reported to the progress: float parameters and the
+        data of lazily quantized weights (their small scales buffers are not counted)."""
+        quantized = getattr(self._pool.recipe, "quantized", None)
+        weights = quantized(self.writer) if quantized is not None else ()
+        return self._pool.param_bytes + sum(int(w.data.nbytes) for w in weights if w.lazy)
 
     def to_bytes(self) -> bytes:
         return self.writer.to_bytes()
@@ -94,10 +129,15 @@ def convert_signatures(
     form: str = "fast",
     quant_config: Any = None,
     progress: Progress | None = None,
+    lazy_weights: Mapping[int, LazyWeight] | None = None,
 ) -> ConvertedModel:
-    """Export and lower every signature into one :class:`ConvertedModel`."""
+    """Export and lower every signature into one :class:`ConvertedModel`.
+
+    ``lazy_weights`` maps parameter storages (``data_ptr``) of a lazily loaded model to
+    the weights' checkpoint data (:func:`litegen.loading.lazy.lazy_pretrained`)."""
     form_ = check_form(form)
-    recipe = resolve_quant(quant_config)
+    progress = progress or NullProgress()
+    recipe = resolve_quant(quant_config, on_bytes=progress.advance)
     if not specs:
         raise ConfigError("no signatures to convert (add one with .signature(...))")
     names = [s.name for s in specs]
@@ -105,15 +145,16 @@ def convert_signatures(
         raise ConfigError(f"duplicate signature names in {names}")
     for spec in specs:
         _check_float32(spec)
-    progress = progress or NullProgress()
     writer = ModelWriter(description=f"litegen ({form_} form)")
-    pool = ConstantPool(writer, recipe, progress.advance)
+    pool = ConstantPool(writer, recipe, progress.advance, lazy=lazy_weights)
     for spec in specs:
         progress.stage(f"exporting {spec.name}")
         program = export_signature(spec)
         progress.stage(f"lowering {spec.name}")
         ctx = LoweringContext(writer.add_subgraph(spec.name), pool, form_)
         lower_program(ctx, program, _input_specs(spec, form_), _output_specs(spec, form_))
+        del program  # its graph and fake tensors are not needed for the next signature
+    pool.check_lazy_used()
     return ConvertedModel(writer, form_, names, pool, progress)
 
 

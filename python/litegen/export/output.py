@@ -7,22 +7,26 @@ from pathlib import Path
 
 from litegen.errors import ExportError
 
-BUNDLE_SUFFIXES = (".litegen", ".litertlm")
+SUFFIXES = (".tflite", ".litegen", ".litertlm")  # bundles: litegen.bundle(.litertlm)
 
 
-def check_output_path(path: str | os.PathLike[str], *, force: bool) -> Path:
-    """Validate ``path`` for a bare ``.tflite`` model; raise :class:`ExportError` if it
-    cannot (or must not) be written."""
+def check_output_path(
+    path: str | os.PathLike[str], *, force: bool, litertlm: bool = False
+) -> Path:
+    """Validate ``path`` for a ``.tflite`` model, ``.litegen`` bundle or (``litertlm=True``,
+    :func:`litegen.convert` only) ``.litertlm`` LiteRT-LM bundle; raise
+    :class:`ExportError` if it cannot (or must not) be written."""
     out = Path(path)
     suffix = out.suffix.lower()
-    if suffix in BUNDLE_SUFFIXES:
+    if suffix not in SUFFIXES:
         raise ExportError(
-            f"{out}: the {suffix} bundle format is not yet supported by litegen's exporter; "
-            "write a bare .tflite model for now"
+            f"{out}: unknown output format {suffix or '(no extension)'!r}; "
+            "use a .tflite, .litegen or .litertlm path"
         )
-    if suffix != ".tflite":
+    if suffix == ".litertlm" and not litertlm:  # only litegen.convert packs the bundle
         raise ExportError(
-            f"{out}: unknown output format {suffix or '(no extension)'!r}; use a .tflite path"
+            f"{out}: a .litertlm bundle needs the tokenizer and metadata of a checkpoint; "
+            "write it with litegen.convert(hf_dir, 'x.litertlm', form='portable')"
         )
     if out.is_dir():
         raise ExportError(f"{out}: is a directory")

@@ -9,7 +9,10 @@ arbitrary object is ever unpickled.
 from __future__ import annotations
 
 import json
+import math
+import os
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ class Checkpoint:
         self._files: dict[str, Path] = {}  # tensor name -> file holding it
         self._safetensors: dict[Path, Any] = {}  # open safe_open handles
         self._pickles: dict[Path, dict[str, torch.Tensor]] = {}
+        self._readers: dict[Path, SafetensorsReader] = {}
         for file in self._discover():
             for name in self._names_in(file):
                 self._files.setdefault(name, file)
@@ -172,3 +176,72 @@ class Checkpoint:
                 raise CheckpointError(f"cannot read tensor '{name}' from {file}: {e}") from e
         tensor = self._load_pickle(file)[name]
         return tensor if rows is None else tensor[rows[0] : rows[1]]
+
+    def read_rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        """Rows [start, stop) of dim 0 of tensor ``name``, in its stored dtype, as a new
+        tensor. safetensors files are read with ``pread`` rather than through a memory
+        map: mapped pages count in the process's RSS for as long as the map lives, so
+        streaming a whole checkpoint through one would grow RSS by the checkpoint's size.
+        """
+        file = self._file(name)
+        if file.suffix != ".safetensors":
+            return self.get(name, (start, stop)).clone()
+        reader = self._readers.get(file)
+        if reader is None:
+            reader = self._readers[file] = SafetensorsReader(file)
+        try:
+            return reader.read_rows(name, start, stop)
+        except (OSError, ValueError, KeyError) as e:
+            raise CheckpointError(f"cannot read tensor '{name}' from {file}: {e}") from e
+
+
+_ST_DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+class SafetensorsReader:
+    """Reads row ranges of a safetensors file with ``os.pread`` (no memory map)."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        with open(file, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        self._base = 8 + size
+        self._entries = {k: v for k, v in header.items() if k != "__metadata__"}
+        self._fd = os.open(file, os.O_RDONLY)  # pread needs no seek: safe to share
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def read_rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        entry = self._entries[name]
+        dtype = _ST_DTYPES[entry["dtype"]]
+        shape = [int(d) for d in entry["shape"]]
+        if not shape or not 0 <= start <= stop <= shape[0]:
+            raise ValueError(f"rows [{start}, {stop}) out of range for shape {shape}")
+        row_items = math.prod(shape[1:])
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        begin = self._base + int(entry["data_offsets"][0]) + start * row_items * itemsize
+        out = torch.empty((stop - start, *shape[1:]), dtype=dtype)
+        view = memoryview(out.numpy() if dtype != torch.bfloat16 else out.view(torch.int16).numpy())
+        view = view.cast("B")
+        done = 0
+        while done < view.nbytes:
+            n = os.preadv(self._fd, [view[done:]], begin + done)
+            if n <= 0:
+                raise OSError(f"unexpected end of file reading '{name}'")
+            done += n
+        return out

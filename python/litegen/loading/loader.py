@@ -93,6 +93,12 @@ class ModelLoader:
     # -- public ----------------------------------------------------------------------------
     def load(self, model: nn.Module, strict: bool = True) -> None:
         """Copy all of ``model``'s parameters from the checkpoint."""
+        for t in self._progress(self.plan(model, strict)):
+            self._copy(t)
+
+    def plan(self, model: nn.Module, strict: bool = True) -> list[_Target]:
+        """Where each of ``model``'s parameters comes from, after checking that every
+        tensor exists with the right shape (no data is read)."""
         ckpt = self.checkpoint
         targets, consumed = self._plan(model)
         missing = sorted({p.source for t in targets for p in t.pieces if p.source not in ckpt})
@@ -132,8 +138,7 @@ class ModelLoader:
                     f"checkpoint {ckpt.path} has {len(extra)} tensor(s) the model does not "
                     f"use: {shown}{more} (pass strict=False to ignore them)"
                 )
-        for t in self._progress(targets):
-            self._copy(t)
+        return targets
 
     # -- planning --------------------------------------------------------------------------
     def _plan(self, model: nn.Module) -> tuple[list[_Target], set[str]]:

@@ -27,6 +27,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from litegen.export.tflite_writer import ModelWriter, SubgraphWriter, TensorHandle
 from litegen.quantize.errors import QuantizationError
+from litegen.quantize.quantizers import RowReader
 from litegen.quantize.recipe import QuantRecipe, Usage, parse_recipe
 from litegen.quantize.report import QuantReport
 from litegen.quantize.schemes import QuantScheme, WeightFormat
@@ -42,8 +43,8 @@ __all__ = ["RecipeWeights"]
 
 def _as_numpy(tensor: Any) -> np.ndarray:
     """A float array view of a numpy array or CPU torch tensor (no copy for float32)."""
-    if isinstance(tensor, np.ndarray):
-        return tensor
+    if isinstance(tensor, (np.ndarray, RowReader)):
+        return tensor  # type: ignore[return-value]  # a RowReader is read rows at a time
     detach = getattr(tensor, "detach", None)
     if detach is None:
         return np.asarray(tensor)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,7 @@ __all__ = [
     "EncodedRows",
     "QuantStats",
     "RowCodec",
+    "RowReader",
     "StatsCell",
     "dequantize_int4_blockwise",
     "dequantize_per_channel",
@@ -162,8 +163,45 @@ class _Stats:
         )
 
 
-def _as_rows(w: np.ndarray, name: str, min_ndim: int = 2) -> np.ndarray:
+@runtime_checkable
+class RowReader(Protocol):
+    """A float32 weight read on demand (e.g. from a checkpoint file), rows at a time.
+
+    The quantizers accept one wherever they take an array: they only ever read row
+    ranges, so a weight converted from a bf16 checkpoint chunk by chunk never needs to
+    exist in float32 in full.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of dimension 0 as a float32 array."""
+        ...
+
+
+class _ReaderRows:
+    """A :class:`RowReader` seen as a 2-D ``[rows, row_size]`` array: ``rows[a:b]`` reads."""
+
+    def __init__(self, reader: RowReader) -> None:
+        self._reader = reader
+        self.shape = (reader.shape[0], int(np.prod(reader.shape[1:], dtype=np.int64)))
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        return self._reader.read_rows(start, stop).reshape(stop - start, self.shape[1])
+
+
+def _as_rows(w: np.ndarray | RowReader, name: str, min_ndim: int = 2) -> np.ndarray:
     """``w`` as a 2-D ``[rows, row_size]`` view (no copy for contiguous input)."""
+    if isinstance(w, RowReader) and not isinstance(w, np.ndarray):
+        if len(w.shape) < max(min_ndim, 1):
+            raise QuantizationError(
+                f"weight {name!r}: per-channel quantization needs at least 2 dimensions "
+                f"([out, in...]), got shape {list(w.shape)}"
+            )
+        return _ReaderRows(w)  # type: ignore[return-value]  # sliced like an array
     arr = np.asarray(w)
     if arr.dtype.kind != "f":
         raise QuantizationError(f"weight {name!r}: expected a float array, got {arr.dtype}")

@@ -47,6 +47,7 @@ from litegen.quantize.quantizers import (
     EncodedRows,
     QuantStats,
     RowCodec,
+    RowReader,
     StatsCell,
     dequantize_int4_blockwise,
     dequantize_per_channel,
@@ -287,7 +288,7 @@ def fully_connected_options(scheme: QuantScheme | str) -> schema.FullyConnectedO
 
 
 def quantize(
-    array: np.ndarray,
+    array: np.ndarray | RowReader,
     scheme: QuantScheme | str,
     name: str = "weight",
     *,
@@ -312,10 +313,13 @@ def quantize(
             weight with fewer than 2 dimensions for an integer scheme.
     """
     sch = scheme_from_name(scheme)
-    arr = np.asarray(array)
+    # A RowReader (weights streamed from a checkpoint) is read rows at a time, never whole.
+    arr = array if isinstance(array, RowReader) else np.asarray(array)
     shape = tuple(int(d) for d in arr.shape)
     fmt = sch.format
     if fmt is _F.FP32:
+        if isinstance(arr, RowReader):
+            arr = arr.read_rows(0, shape[0]) if shape else np.asarray(arr)
         data, st = quantize_fp32(arr, name, stats)  # the array itself: already streamable
         return QuantizedWeight(name, sch, shape, data, None, StatsCell(st))
     codec = _CODECS[fmt] if fmt is not _F.INT4_BLOCK else RowCodec("int4-block", sch.block_size)

@@ -101,7 +101,8 @@ class LoweringContext:
         names = self.param_names.get(w.untyped_storage().data_ptr())
         recipe = self.pool.recipe
         if recipe is not None and names is not None:
-            found = recipe.fully_connected(self.pool.writer, self.sg, tuple(names), w)
+            source = self.pool.source_of(w)  # a LazyWeight is quantized as it streams
+            found = recipe.fully_connected(self.pool.writer, self.sg, tuple(names), source)
             if found is not None:
                 return found
         opts = schema.FullyConnectedOptionsT()
@@ -116,8 +117,9 @@ class LoweringContext:
         recipe = self.pool.recipe
         if recipe is not None and names is not None:
             flat = self.reshape(self.cast(ids, torch.int32), (-1,))
+            source = self.pool.source_of(table)
             rows = recipe.embedding(
-                self.pool.writer, self.sg, tuple(names), table, flat.handle, self.name("embedding")
+                self.pool.writer, self.sg, tuple(names), source, flat.handle, self.name("embedding")
             )
             if rows is not None:
                 found = RTensor(rows, (*flat.shape, table.shape[1]), torch.float32)

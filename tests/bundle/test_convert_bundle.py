@@ -1,0 +1,118 @@
+"""`litegen.convert(hf_dir, "m.litegen")` on a small llama checkpoint whose directory holds
+a SentencePiece tokenizer.model trained in the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import litegen  # noqa: E402
+from litegen.bundle import read_bundle  # noqa: E402
+from litegen.errors import TokenizerError  # noqa: E402
+from litegen.runtime._native import load_extension  # noqa: E402
+from litegen.tokenizer import Tokenizer  # noqa: E402
+from tests.tokenizer.spm_models import train  # noqa: E402
+
+MAX_CONTEXT = 32
+TEMPLATE = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+
+
+def _write_llama(path: Path, vocab_size: int) -> torch.nn.Module:
+    config = transformers.LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        initializer_range=0.2,
+        bos_token_id=1,
+        eos_token_id=2,
+        rms_norm_eps=1e-5,
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    model.generation_config.eos_token_id = [2, 5]
+    model.save_pretrained(path)
+    return model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    path = tmp_path_factory.mktemp("tiny_llama")
+    spm = train("bpe")
+    model = _write_llama(path, Tokenizer.from_bytes(spm).vocab_size)
+    (path / "tokenizer.model").write_bytes(spm)
+    (path / "tokenizer_config.json").write_text(
+        json.dumps({"add_bos_token": True, "chat_template": TEMPLATE})
+    )
+    return path, model
+
+
+def test_convert_to_bundle_and_run(checkpoint, tmp_path):
+    ckpt, hf_model = checkpoint
+    out = litegen.convert(ckpt, tmp_path / "m.litegen", max_context=MAX_CONTEXT)
+    assert out == tmp_path / "m.litegen"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.litegen"]  # no temporary files left
+
+    bundle = read_bundle(out)
+    meta = bundle.metadata
+    assert meta["context_size"] == MAX_CONTEXT and meta["signatures"] == ["prefill", "decode"]
+    assert meta["bos_token_id"] == 1 and meta["eos_token_ids"] == [2, 5]
+    assert meta["chat_template"] == TEMPLATE and meta["add_bos_token"] is True
+    assert meta["model_type"] == "llama" and meta["quant_recipe"] == "none"
+    assert meta["export_form"] == "fast" and meta["litegen_version"] == litegen.__version__
+    assert bundle.tokenizer_model == (ckpt / "tokenizer.model").read_bytes()
+    native = load_extension().open_bundle(str(out))
+    assert native["metadata"]["eos_token_ids"] == [2, 5]
+    assert native["metadata"]["chat_template"] == TEMPLATE
+
+    # The bundle path goes straight to the runtime; the prompt comes from its tokenizer.
+    tok = Tokenizer.from_bundle(out)
+    ids = tok.encode("the quick brown fox", add_bos=True)
+    runtime = litegen.Model(out, num_threads=1)
+    spec = runtime.signatures["prefill"]
+    feeds = {
+        t.name: np.zeros(t.shape, t.dtype) for t in spec.inputs if t.name.startswith("kv_cache")
+    }
+    logits = runtime.run(
+        "prefill",
+        tokens=np.array([ids], np.int32),
+        input_pos=np.arange(len(ids), dtype=np.int32),
+        **feeds,
+    )["logits"]
+    with torch.no_grad():
+        ref = hf_model(torch.tensor([ids])).logits.numpy()
+    np.testing.assert_allclose(logits[0, -1], ref[0, -1], rtol=1e-3, atol=1e-3)
+
+
+def test_missing_tokenizer_is_a_typed_error_before_export(checkpoint, tmp_path):
+    ckpt, _ = checkpoint
+    bare = tmp_path / "no_tokenizer"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        if (ckpt / name).exists():
+            (bare / name).write_bytes((ckpt / name).read_bytes())
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(TokenizerError, match=f"{bare}: no tokenizer found"):
+        litegen.convert(bare, out_dir / "m.litegen", max_context=MAX_CONTEXT)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_cli_writes_a_bundle(checkpoint, tmp_path, capsys):
+    from litegen.cli.main import main
+
+    ckpt, _ = checkpoint
+    out = tmp_path / "cli.litegen"
+    assert main(["convert", str(ckpt), "-o", str(out), "--max-context", "16", "--no-progress"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert read_bundle(out).metadata["context_size"] == 16
