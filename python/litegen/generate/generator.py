@@ -34,7 +34,7 @@ from litegen.generate.text import (
     render_chat,
 )
 from litegen.runtime._native import load_extension
-from litegen.runtime.model import default_weight_cache_path
+from litegen.runtime.model import resolve_weight_cache_path
 
 
 @runtime_checkable
@@ -483,20 +483,9 @@ class Generator:
         self.chat_template: str | None = (
             chat_template if chat_template is not None else meta.get("chat_template") or None
         )
-        self.weight_cache_path: Path | None = None
-        if weight_cache:
-            cache = (
-                Path(weight_cache_path)
-                if weight_cache_path is not None
-                else default_weight_cache_path(self.path)
-            )
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ModelLoadError(
-                    f"cannot create the weight-cache directory '{cache.parent}': {exc.strerror}"
-                ) from exc
-            self.weight_cache_path = cache
+        self.weight_cache_path = resolve_weight_cache_path(
+            self.path, weight_cache_path, weight_cache
+        )
         self._engine = native.Engine(
             str(self.path), self.num_threads, str(self.weight_cache_path or ""), chunk
         )

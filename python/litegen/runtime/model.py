@@ -53,6 +53,26 @@ def default_weight_cache_path(model_path: Path) -> Path:
     return default_cache_dir() / "xnnpack" / f"{model_path.stem}-{digest}.xnnpack_cache"
 
 
+def resolve_weight_cache_path(
+    model_path: Path, weight_cache_path: str | os.PathLike[str] | None, weight_cache: bool
+) -> Path | None:
+    """The cache file to use (None when disabled), with its directory created."""
+    if not weight_cache:
+        return None
+    cache = (
+        Path(weight_cache_path)
+        if weight_cache_path is not None
+        else default_weight_cache_path(model_path)
+    )
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot create the weight-cache directory '{cache.parent}': {exc.strerror}"
+        ) from exc
+    return cache
+
+
 def _spec(entry: dict[str, Any]) -> TensorSpec:
     return TensorSpec(entry["name"], np.dtype(entry["dtype"]), tuple(entry["shape"]))
 
@@ -89,20 +109,9 @@ class Model:
         if not self.path.is_file():
             reason = "no such file" if not self.path.exists() else "not a regular file"
             raise ModelLoadError(f"cannot open model file '{self.path}': {reason}")
-        self.weight_cache_path: Path | None = None
-        if weight_cache:
-            cache = (
-                Path(weight_cache_path)
-                if weight_cache_path is not None
-                else default_weight_cache_path(self.path)
-            )
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ModelLoadError(
-                    f"cannot create the weight-cache directory '{cache.parent}': {exc.strerror}"
-                ) from exc
-            self.weight_cache_path = cache
+        self.weight_cache_path = resolve_weight_cache_path(
+            self.path, weight_cache_path, weight_cache
+        )
         self.num_threads = num_threads
         self._native = native.NativeModel(
             str(self.path), num_threads, str(self.weight_cache_path or "")
