@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from litegen.errors import ConfigError
+from litegen.errors import ConfigError, ExportError
 from litegen.export.converter import (
     ConvertedModel,
     check_form,
@@ -164,9 +164,7 @@ def convert_checkpoint(
     resolve_quant(quant)  # a bad recipe fails before any expensive work
     out = check_output_path(out_path, force=force, litertlm=True)  # fail before any work
     if out.suffix.lower() == ".litertlm":
-        from litegen.bundle.litertlm import check_litertlm_request
-
-        check_litertlm_request(form)  # portable form only; litert-lm-builder installed
+        raise ExportError(f"{out}: the .litertlm bundle format is not yet supported")
     reporter: Progress
     if progress is True:
         reporter = TqdmProgress(num_stages=6)
@@ -186,19 +184,6 @@ def convert_checkpoint(
                 max_context=max_context,
                 export=lambda tmp: _convert(
                     hf_dir, tmp, quant, form, max_context, True, reporter, lazy
-                ),
-            )
-        elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
-            from litegen.bundle.litertlm import export_litertlm
-
-            result = export_litertlm(
-                hf_dir,
-                out,
-                quant=quant,
-                form=form,
-                max_context=max_context,
-                export=lambda tmp, n: _convert(
-                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, prefill_len=n
                 ),
             )
         else:

@@ -10,9 +10,7 @@ from litegen.errors import ExportError
 SUFFIXES = (".tflite", ".litegen", ".litertlm")  # bundles: litegen.bundle(.litertlm)
 
 
-def check_output_path(
-    path: str | os.PathLike[str], *, force: bool, litertlm: bool = False
-) -> Path:
+def check_output_path(path: str | os.PathLike[str], *, force: bool, litertlm: bool = False) -> Path:
     """Validate ``path`` for a ``.tflite`` model, ``.litegen`` bundle or (``litertlm=True``,
     :func:`litegen.convert` only) ``.litertlm`` LiteRT-LM bundle; raise
     :class:`ExportError` if it cannot (or must not) be written."""
