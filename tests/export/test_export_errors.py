@@ -100,9 +100,9 @@ def test_one_shot_config_errors(family, tmp_path):
         litegen.convert(ckpt, tmp_path / "m.tflite", max_context=0)
     with pytest.raises(RecipeError, match="multiple of 32"):  # int4-b48
         litegen.convert(ckpt, tmp_path / "m.tflite", quant="int4-b48")
-    for bundle in ("m.litertlm",):  # .litegen: tests/bundle
-        with pytest.raises(ExportError, match="bundle format is not yet supported"):
-            litegen.convert(ckpt, tmp_path / bundle)
+    # .litertlm needs the portable form (LiteRT-LM cannot run litegen's custom ops).
+    with pytest.raises(ExportError, match="needs form='portable'"):
+        litegen.convert(ckpt, tmp_path / "m.litertlm")
     with pytest.raises(ExportError, match="unknown output format"):
         litegen.convert(ckpt, tmp_path / "m.bin")
     assert list(tmp_path.iterdir()) == []

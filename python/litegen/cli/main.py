@@ -21,12 +21,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     convert = sub.add_parser(
         "convert",
-        help="convert a HuggingFace checkpoint directory to a .tflite model",
-        description="Convert a HuggingFace checkpoint directory to one .tflite file with "
-        "'prefill' (dynamic token count) and 'decode' signatures sharing every weight.",
+        help="convert a HuggingFace checkpoint directory to .tflite / .litegen / .litertlm",
+        description="Convert a HuggingFace checkpoint directory to one model file with "
+        "'prefill' (dynamic token count) and 'decode' signatures sharing every weight. The "
+        "output's extension picks the format: .tflite (bare model), .litegen (model + "
+        "tokenizer + metadata), .litertlm (LiteRT-LM bundle; needs --form portable).",
     )
     convert.add_argument("hf_dir", metavar="HF_DIR", help="checkpoint directory (config.json)")
-    convert.add_argument("-o", "--output", required=True, metavar="OUT", help="output .tflite")
+    convert.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output path (.tflite, .litegen or .litertlm)",
+    )
     convert.add_argument(
         "--quant",
         default="none",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from litegen.errors import ConfigError, ExportError
+from litegen.errors import ConfigError
 from litegen.export.converter import (
     ConvertedModel,
     check_form,
@@ -164,7 +164,9 @@ def convert_checkpoint(
     resolve_quant(quant)  # a bad recipe fails before any expensive work
     out = check_output_path(out_path, force=force, litertlm=True)  # fail before any work
     if out.suffix.lower() == ".litertlm":
-        raise ExportError(f"{out}: the .litertlm bundle format is not yet supported")
+        from litegen.bundle.litertlm import check_litertlm_request
+
+        check_litertlm_request(form)  # portable form only; litert-lm-builder installed
     reporter: Progress
     if progress is True:
         reporter = TqdmProgress(num_stages=6)
@@ -186,6 +188,19 @@ def convert_checkpoint(
                     hf_dir, tmp, quant, form, max_context, True, reporter, lazy
                 ),
             )
+        elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
+            from litegen.bundle.litertlm import export_litertlm
+
+            result = export_litertlm(
+                hf_dir,
+                out,
+                quant=quant,
+                form=form,
+                max_context=max_context,
+                export=lambda tmp, lens: _convert(
+                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, prefill_lens=lens
+                ),
+            )
         else:
             result = _convert(hf_dir, out, quant, form, max_context, force, reporter, lazy)
     except BaseException:
@@ -204,10 +219,10 @@ def _convert(
     force: bool,
     progress: Progress,
     lazy: bool,
-    prefill_len: int | None = None,
+    prefill_lens: tuple[int, ...] = (),
 ) -> ConversionResult:
-    """``prefill_len`` None: a ``prefill`` signature with a dynamic token count;
-    an int N: a fixed-length ``prefill_N`` (what LiteRT-LM reads)."""
+    """No ``prefill_lens``: one ``prefill`` signature with a dynamic token count; else a
+    fixed-length ``prefill_N`` per N (what LiteRT-LM reads), then ``decode``."""
     from litegen.loading.lazy import lazy_pretrained
     from litegen.loading.pretrained import from_pretrained
 
@@ -220,19 +235,22 @@ def _convert(
     else:
         model = from_pretrained(hf_dir, kv_cache_max_len=max_context, progress=False)
     cache = model.new_kv_cache(max_seq_len=max_context)
-    sample_len = min(8, max_context) if prefill_len is None else prefill_len
-    prefill = (
-        torch.zeros((1, sample_len), dtype=torch.int32),
-        torch.arange(sample_len, dtype=torch.int32),
-        cache,
-    )
+
+    def prefill(n: int) -> tuple[Any, ...]:
+        return (
+            torch.zeros((1, n), dtype=torch.int32),
+            torch.arange(n, dtype=torch.int32),
+            cache,
+        )
+
     decode = (torch.zeros((1, 1), dtype=torch.int32), torch.zeros(1, dtype=torch.int32), cache)
-    specs = [
-        make_signature("prefill", model, prefill, dynamic=True)
-        if prefill_len is None
-        else make_signature(f"prefill_{prefill_len}", model, prefill, dynamic=False),
-        make_signature("decode", model, decode, dynamic=False),
-    ]
+    if prefill_lens:
+        specs = [
+            make_signature(f"prefill_{n}", model, prefill(n), dynamic=False) for n in prefill_lens
+        ]
+    else:
+        specs = [make_signature("prefill", model, prefill(min(8, max_context)), dynamic=True)]
+    specs.append(make_signature("decode", model, decode, dynamic=False))
     converted = convert_signatures(
         specs, form=form, quant_config=quant, progress=progress, lazy_weights=lazy_weights
     )
