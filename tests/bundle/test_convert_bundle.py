@@ -17,39 +17,18 @@ from litegen.bundle import read_bundle  # noqa: E402
 from litegen.errors import TokenizerError  # noqa: E402
 from litegen.runtime._native import load_extension  # noqa: E402
 from litegen.tokenizer import Tokenizer  # noqa: E402
+from tests.bundle.checkpoints import write_llama  # noqa: E402
 from tests.tokenizer.spm_models import train  # noqa: E402
 
 MAX_CONTEXT = 32
 TEMPLATE = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
 
 
-def _write_llama(path: Path, vocab_size: int) -> torch.nn.Module:
-    config = transformers.LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        initializer_range=0.2,
-        bos_token_id=1,
-        eos_token_id=2,
-        rms_norm_eps=1e-5,
-    )
-    config._attn_implementation = "eager"
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
-    model.generation_config.eos_token_id = [2, 5]
-    model.save_pretrained(path)
-    return model
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
     path = tmp_path_factory.mktemp("tiny_llama")
     spm = train("bpe")
-    model = _write_llama(path, Tokenizer.from_bytes(spm).vocab_size)
+    model = write_llama(path, Tokenizer.from_bytes(spm).vocab_size)
     (path / "tokenizer.model").write_bytes(spm)
     (path / "tokenizer_config.json").write_text(
         json.dumps({"add_bos_token": True, "chat_template": TEMPLATE})

@@ -23,6 +23,7 @@ transformers = pytest.importorskip("transformers")
 import litegen  # noqa: E402
 from litegen.errors import ExportError  # noqa: E402
 from litegen.tokenizer import Tokenizer  # noqa: E402
+from tests.bundle.checkpoints import write_llama  # noqa: E402
 from tests.tokenizer.spm_models import train  # noqa: E402
 
 MAX_CONTEXT = 64
@@ -79,31 +80,11 @@ def _litert_lm_python() -> str | None:
     return sys.executable if importlib.util.find_spec("litert_lm") is not None else None
 
 
-def _write_llama(path: Path, vocab_size: int) -> None:
-    config = transformers.LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        initializer_range=0.2,
-        bos_token_id=1,
-        eos_token_id=2,
-        rms_norm_eps=1e-5,
-    )
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
-    model.generation_config.eos_token_id = [2, 5]
-    model.save_pretrained(path)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny_llama_litertlm")
     spm = train("bpe")
-    _write_llama(path, Tokenizer.from_bytes(spm).vocab_size)
+    write_llama(path, Tokenizer.from_bytes(spm).vocab_size)
     (path / "tokenizer.model").write_bytes(spm)
     (path / "tokenizer_config.json").write_text(
         json.dumps({"add_bos_token": True, "chat_template": TEMPLATE})

@@ -148,50 +148,17 @@ def test_litegen_run_seeded_sampling_matches_python(conv, gen, tmp_path):
         seed=11,
         repetition_penalty=1.1,
     )
-    proc = _run(
-        "--model",
-        str(conv.path),
-        "--prompt-ids",
-        "5,6,7,8",
-        "--max-new-tokens",
-        "16",
-        "--temperature",
-        "1.2",
-        "--top-k",
-        "40",
-        "--top-p",
-        "0.9",
-        "--seed",
-        "11",
-        "--repetition-penalty",
-        "1.1",
-        "--threads",
-        "1",
-        "--no-weight-cache",
+    sampling = (
+        *("--model", str(conv.path), "--prompt-ids", "5,6,7,8", "--max-new-tokens", "16"),
+        *("--temperature", "1.2", "--top-k", "40", "--top-p", "0.9", "--seed", "11"),
+        *("--repetition-penalty", "1.1", "--threads", "1", "--no-weight-cache"),
     )
+    proc = _run(*sampling)
     assert proc.returncode == 0, proc.stderr
     assert [int(x) for x in proc.stdout.split(",")] == py.token_ids
     stop = py.token_ids[3]
     proc = _run(
-        "--model",
-        str(conv.path),
-        "--prompt-ids",
-        "5,6,7,8",
-        "--max-new-tokens",
-        "16",
-        "--temperature",
-        "1.2",
-        "--top-k",
-        "40",
-        "--top-p",
-        "0.9",
-        "--seed",
-        "11",
-        "--repetition-penalty",
-        "1.1",
-        "--threads",
-        "1",
-        "--no-weight-cache",
+        *sampling,
         "--stop-ids",
         str(stop),
     )
