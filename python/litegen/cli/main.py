@@ -1,98 +1,52 @@
-"""``litegen convert HF_DIR -o OUT [--quant Q] [--form fast|portable] [--max-context N]
-[--force]``.
+"""The ``litegen`` command: one parser, one module per subcommand.
+
+Each module in ``SUBCOMMANDS`` (``litegen.cli.<name>``) has ``register(subparsers)``,
+which adds its parser and sets ``handler`` (``args -> exit status``). Registration only
+builds argparse objects; a handler imports what it needs (torch, the runtime) when run,
+so ``litegen --help`` stays fast.
 
 Errors litegen raises on user input are printed as one line (``litegen: error: ...``,
-exit status 1), without a traceback; anything else is a bug and keeps its traceback.
+exit status 1), without a traceback unless ``--debug``; anything else is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from litegen.errors import LitegenError
 
-FORM_CHOICES = ("fast", "portable")
+SUBCOMMANDS = ("convert",)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="litegen", description="litegen command line")
-    sub = parser.add_subparsers(dest="command", required=True)
-    convert = sub.add_parser(
-        "convert",
-        help="convert a HuggingFace checkpoint directory to .tflite / .litegen / .litertlm",
-        description="Convert a HuggingFace checkpoint directory to one model file with "
-        "'prefill' (dynamic token count) and 'decode' signatures sharing every weight. The "
-        "output's extension picks the format: .tflite (bare model), .litegen (model + "
-        "tokenizer + metadata), .litertlm (LiteRT-LM bundle; needs --form portable).",
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litegen",
+        description="Author LLMs in PyTorch, export them to LiteRT/TFLite, run them fast "
+        "on device CPUs.",
     )
-    convert.add_argument("hf_dir", metavar="HF_DIR", help="checkpoint directory (config.json)")
-    convert.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help="output path (.tflite, .litegen or .litertlm)",
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks for litegen errors"
     )
-    convert.add_argument(
-        "--quant",
-        default="none",
-        metavar="Q",
-        help="weight quantization recipe: none (default, float32), fp16, int8 (dynamic "
-        "range), int8-weight-only, int4 (= int4-b32), int4-b64, int4-b128; add per-layer "
-        "overrides as pattern=scheme, e.g. 'int4-b32,lm_head=int8'",
-    )
-    convert.add_argument(
-        "--form",
-        default="fast",
-        choices=FORM_CHOICES,
-        help="fast: litegen custom ops for litegen's runtime; portable: "
-        "builtin ops only (stock LiteRT, LiteRT-LM)",
-    )
-    convert.add_argument(
-        "--max-context",
-        type=int,
-        default=1024,
-        metavar="N",
-        help="KV-cache length in tokens (default: 1024)",
-    )
-    convert.add_argument("--force", action="store_true", help="overwrite an existing output")
-    convert.add_argument("--no-progress", action="store_true", help="no progress display")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"litegen.cli.{name}").register(sub)
     return parser
 
 
-def _convert(args: argparse.Namespace) -> int:
-    from litegen.export.api import convert_checkpoint
-
-    result = convert_checkpoint(
-        args.hf_dir,
-        args.output,
-        quant=args.quant,
-        form=args.form,
-        max_context=args.max_context,
-        force=args.force,
-        progress=not args.no_progress,
-    )
-    path = result.path
-    size = path.stat().st_size
-    if result.quant_report is not None:
-        # Sizes by scheme and the worst errors: what the recipe cost in accuracy.
-        print(result.quant_report.format())
-    print(f"wrote {path} ({size / 2**20:.1f} MiB, {args.form} form)")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "convert":
-            return _convert(args)
+        return int(args.handler(args))
     except LitegenError as e:
+        if args.debug:
+            raise
         message = " ".join(str(e).split())  # one line, whatever the message holds
         print(f"litegen: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("litegen: interrupted", file=sys.stderr)
         return 130
-    return 2
