@@ -1,12 +1,32 @@
 #include "litert/host_tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <cstring>
 
 namespace litegen {
 
+void AlignedDeleter::operator()(void* p) const {
+  if (mapped_bytes > 0) {
+    munmap(p, mapped_bytes);
+  } else {
+    std::free(p);
+  }
+}
+
 Expected<AlignedMemory> AllocateAligned(size_t bytes) {
   const size_t rounded = (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  if (rounded >= kLazyZeroBytes) {
+    // Page-aligned (>= kBufferAlignment) and zero on first touch.
+    void* mapped = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (mapped == MAP_FAILED) {
+      return Status(ErrorCode::kInternal,
+                    "out of memory mapping " + std::to_string(bytes) + " bytes");
+    }
+    return AlignedMemory(mapped, AlignedDeleter{rounded});
+  }
   void* raw = nullptr;
   if (posix_memalign(&raw, kBufferAlignment, rounded == 0 ? kBufferAlignment : rounded) != 0) {
     return Status(ErrorCode::kInternal,

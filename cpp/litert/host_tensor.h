@@ -12,12 +12,18 @@
 
 namespace litegen {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+// Releases AllocateAligned memory: munmap for a mapped block (mapped_bytes > 0), else free.
+struct AlignedDeleter {
+  size_t mapped_bytes = 0;
+  void operator()(void* p) const;
 };
-using AlignedMemory = std::unique_ptr<void, FreeDeleter>;
+using AlignedMemory = std::unique_ptr<void, AlignedDeleter>;
 
 // Zero-filled memory aligned to kBufferAlignment; size rounded up to the alignment.
+// Blocks of kLazyZeroBytes or more are fresh anonymous mappings: the kernel zero-fills a
+// page when it is first touched, so a KV cache costs neither a memset nor resident memory
+// for the positions a conversation has not reached.
+inline constexpr size_t kLazyZeroBytes = size_t{1} << 20;
 Expected<AlignedMemory> AllocateAligned(size_t bytes);
 
 class HostTensor {

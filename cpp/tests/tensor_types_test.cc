@@ -40,6 +40,21 @@ TEST(HostTensorIsAlignedAndZeroed) {
   CHECK(tensor->buffer() != nullptr);
 }
 
+TEST(LargeHostTensorIsAMappingThatReadsZeroAndFreesCleanly) {
+  // >= kLazyZeroBytes: an anonymous mapping (zero on first touch), released by munmap.
+  const int64_t n = static_cast<int64_t>(kLazyZeroBytes / sizeof(float)) + 17;
+  for (int round = 0; round < 2; ++round) {
+    auto tensor = HostTensor::Allocate(kLiteRtElementTypeFloat32, {n}, "big");
+    CHECK_OK(tensor);
+    CHECK_EQ(reinterpret_cast<uintptr_t>(tensor->data()) % kBufferAlignment, uintptr_t{0});
+    float* values = static_cast<float*>(tensor->data());
+    bool all_zero = true;
+    for (int64_t i = 0; i < n; i += 1021) all_zero &= values[i] == 0.0f;
+    CHECK(all_zero && values[n - 1] == 0.0f);
+    for (int64_t i = 0; i < n; ++i) values[i] = 1.0f;  // dirty it: the next round must not see it
+  }
+}
+
 TEST(HostTensorWrapRejectsMisalignedOrShortMemory) {
   auto memory = AllocateAligned(256);
   CHECK_OK(memory);
