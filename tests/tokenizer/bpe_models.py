@@ -44,15 +44,25 @@ def training_text(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     words = WORDS + EXTRA_WORDS
     lines = corpus(1500, seed)
-    lines += ["".join(rng.choice([" ", "", "\n"]) + rng.choice(words) for _ in range(8))
-              for _ in range(500)]
+    lines += [
+        "".join(rng.choice([" ", "", "\n"]) + rng.choice(words) for _ in range(8))
+        for _ in range(500)
+    ]
     return lines
 
 
 def _build(style: str) -> Any:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        processors,
+        trainers,
+    )
     from tokenizers import pre_tokenizers as pre
-    from tokenizers import processors
 
     byte_level = pre.ByteLevel(add_prefix_space=False, use_regex=style == "gpt2")
     tok = Tokenizer(models.BPE(ignore_merges=style == "llama3"))
@@ -120,38 +130,49 @@ def random_texts(n: int, seed: int, style: str) -> list[str]:
     """Random strings: words, digit runs, whitespace runs, contractions, special tokens
     inside text, random code points of every plane."""
     rng = random.Random(seed)
-    specials = SPECIALS[style] + (QWEN_EXTRA + [QWEN_STRIPPED] if style == "qwen2" else [])
-    pieces = WORDS + EXTRA_WORDS + specials + [
-        " ",
-        "  ",
-        "\t",
-        "\n",
-        "\r",
-        "\u00a0",
-        "\u3000",
-        "'s",
-        "'S",
-        "'ll",
-        "'Re",
-        "'\u017f",
-        "0",
-        "42",
-        "9999",
-        "٣",
-        "Ⅻ",
-        "!",
-        "?!",
-        "...",
-        "🙂",
-        "👩‍💻",
-        "a\u0308",
-        "\u1100\u1161",  # Hangul jamo NFC composes to 가
-    ]
+    specials = SPECIALS[style] + ([*QWEN_EXTRA, QWEN_STRIPPED] if style == "qwen2" else [])
+    pieces = (
+        WORDS
+        + EXTRA_WORDS
+        + specials
+        + [
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r",
+            "\u00a0",
+            "\u3000",
+            "'s",
+            "'S",
+            "'ll",
+            "'Re",
+            "'\u017f",
+            "0",
+            "42",
+            "9999",
+            "٣",
+            "Ⅻ",
+            "!",
+            "?!",
+            "...",
+            "🙂",
+            "👩‍💻",
+            "a\u0308",
+            "\u1100\u1161",  # Hangul jamo NFC composes to 가
+        ]
+    )
 
     def random_char() -> str:
         while True:
-            c = rng.choice([rng.randrange(0x20, 0x80), rng.randrange(0x80, 0x3000),
-                            rng.randrange(0x3000, 0x10000), rng.randrange(0x10000, 0x30000)])
+            c = rng.choice(
+                [
+                    rng.randrange(0x20, 0x80),
+                    rng.randrange(0x80, 0x3000),
+                    rng.randrange(0x3000, 0x10000),
+                    rng.randrange(0x10000, 0x30000),
+                ]
+            )
             if not 0xD800 <= c <= 0xDFFF:
                 return chr(c)
 

@@ -265,6 +265,4 @@ def convert_tokenizer_json(path: Path, tokenizer_config: dict[str, Any]) -> Byte
     for merge in merge_ids:
         out += struct.pack("<III", *merge)
     names = {1: "gpt2", 2: "llama3", 3: "qwen2"}
-    return ByteLevelBpe(
-        bytes(out), vocab_size, bos, eos, pad, start is not None, names[pattern]
-    )
+    return ByteLevelBpe(bytes(out), vocab_size, bos, eos, pad, start is not None, names[pattern])
