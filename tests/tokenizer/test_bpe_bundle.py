@@ -11,7 +11,7 @@ import pytest
 
 from litegen.bundle import read_bundle, write_bundle
 from litegen.bundle.format import FOOTER_SIZE, SECTION_TOKENIZER_BPE_BYTELEVEL
-from litegen.errors import ModelLoadError
+from litegen.errors import ExportError, ModelLoadError
 from litegen.runtime._native import load_extension
 from litegen.tokenizer import Tokenizer
 from litegen.tokenizer.bpe import convert_tokenizer_json
@@ -87,3 +87,14 @@ def test_corrupt_bpe_section_is_a_typed_error(written):
     read_bundle(bad)  # the container is intact; the tokenizer is not
     with pytest.raises(ModelLoadError, match=f"bundle '{bad}'.*not a valid byte-level BPE"):
         Tokenizer.from_bundle(bad)
+
+
+def test_writer_refuses_a_type_that_does_not_match_the_bytes(written, tmp_path):
+    _, data = written
+    tflite = tmp_path / "fc.tflite"
+    with pytest.raises(ExportError, match="does not match the tokenizer bytes"):
+        write_bundle(
+            tflite, tmp_path / "x.litegen", data, {**METADATA, "tokenizer_type": "sentencepiece"}
+        )
+    with pytest.raises(ExportError, match="does not match the tokenizer bytes"):
+        write_bundle(tflite, tmp_path / "y.litegen", b"\x0a\x01x", METADATA)

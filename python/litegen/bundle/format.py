@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from litegen.errors import ExportError, ModelLoadError
+from litegen.tokenizer.bpe import MAGIC as BPE_MAGIC
 
 MAGIC = b"LITEGEN\0"
 FORMAT_VERSION = 1
@@ -88,6 +89,12 @@ def write_bundle(
     out = Path(out_path)
     if not isinstance(tokenizer_model_bytes, (bytes, bytearray)) or not tokenizer_model_bytes:
         raise ExportError(f"{out}: the tokenizer model must be non-empty bytes")
+    is_bpe = bytes(tokenizer_model_bytes[: len(BPE_MAGIC)]) == BPE_MAGIC
+    if is_bpe != (metadata.get("tokenizer_type") == "bpe_bytelevel"):
+        raise ExportError(
+            f"{out}: metadata tokenizer_type {metadata.get('tokenizer_type')!r} does not match "
+            f"the tokenizer bytes ({'byte-level BPE' if is_bpe else 'not byte-level BPE'})"
+        )
     meta = dict(metadata)
     meta["format_version"] = FORMAT_VERSION
     try:
