@@ -80,8 +80,6 @@ uint64_t PairKey(int left, int right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
-// Added-token flags; kInModel: the token is also in the BPE model's vocabulary (same id).
-constexpr uint8_t kSpecial = 1, kNormalized = 2, kLstrip = 4, kRstrip = 8, kInModel = 16;
 constexpr uint32_t kIgnoreMerges = 1;
 
 // Start of the code point before byte `pos` (pos > 0) of valid UTF-8 `text`.
@@ -204,14 +202,16 @@ Expected<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromBytes(std::string_view
     AddedToken added{static_cast<int>(id),
                      normalized && t->nfc_ ? NfcNormalize(token.text) : token.text,
                      (token.flags & kLstrip) != 0, (token.flags & kRstrip) != 0};
-    (normalized ? t->normalized_added_ : t->raw_added_).push_back(std::move(added));
+    AddedTokenSet& set = normalized ? t->normalized_added_ : t->raw_added_;
+    set.first_bytes[static_cast<unsigned char>(added.content[0])] = true;
+    set.tokens.push_back(std::move(added));
   }
   return t;
 }
 
 std::vector<BpeTokenizer::Segment> BpeTokenizer::SplitAddedTokens(
-    std::vector<Segment> segments, const std::vector<AddedToken>& tokens) {
-  if (tokens.empty()) return segments;
+    std::vector<Segment> segments, const AddedTokenSet& tokens) {
+  if (tokens.tokens.empty()) return segments;
   std::vector<Segment> out;
   for (Segment& segment : segments) {
     if (segment.id >= 0) {
@@ -222,8 +222,12 @@ std::vector<BpeTokenizer::Segment> BpeTokenizer::SplitAddedTokens(
     size_t start_offset = 0;
     for (size_t pos = 0; pos < text.size();) {
       // Leftmost-longest, as HF's Aho-Corasick matcher.
+      if (!tokens.first_bytes[static_cast<unsigned char>(text[pos])]) {
+        ++pos;
+        continue;
+      }
       const AddedToken* best = nullptr;
-      for (const AddedToken& token : tokens) {
+      for (const AddedToken& token : tokens.tokens) {
         if (text.compare(pos, token.content.size(), token.content) == 0 &&
             (best == nullptr || token.content.size() > best->content.size())) {
           best = &token;

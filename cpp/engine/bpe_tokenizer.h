@@ -63,6 +63,10 @@ class BpeTokenizer {
 
  private:
   enum class Kind : uint8_t { kUnused = 0, kModel = 1, kAdded = 2 };
+  // Added-token flags; kInModel: the token is also in the BPE model's vocabulary (same id),
+  // so merges may produce it.
+  static constexpr uint8_t kSpecial = 1, kNormalized = 2, kLstrip = 4, kRstrip = 8,
+                           kInModel = 16;
   struct Token {
     Kind kind = Kind::kUnused;
     uint8_t flags = 0;
@@ -74,6 +78,11 @@ class BpeTokenizer {
     std::string content;  // matched text (NFC-normalized for normalized tokens under NFC)
     bool lstrip, rstrip;
   };
+  // The added tokens matched in one pass, with the bytes they can start with.
+  struct AddedTokenSet {
+    std::vector<AddedToken> tokens;
+    std::array<bool, 256> first_bytes{};
+  };
   // A stretch of text: an added token (id >= 0) or text still to tokenize (id -1).
   struct Segment {
     std::string text;
@@ -82,11 +91,11 @@ class BpeTokenizer {
 
   BpeTokenizer() = default;
   bool IsModelToken(uint32_t id) const {
-    return tokens_[id].kind == Kind::kModel || (tokens_[id].flags & 16) != 0;
+    return tokens_[id].kind == Kind::kModel || (tokens_[id].flags & kInModel) != 0;
   }
   // Splits every id -1 segment around the matches of `tokens`.
   static std::vector<Segment> SplitAddedTokens(std::vector<Segment> segments,
-                                               const std::vector<AddedToken>& tokens);
+                                               const AddedTokenSet& tokens);
   void EncodeWord(std::string_view word, std::vector<int>* ids) const;
 
   PreTokenizerPattern pattern_ = PreTokenizerPattern::kGpt2;
@@ -98,7 +107,7 @@ class BpeTokenizer {
   std::unordered_map<std::string, int> model_ids_;   // decoded bytes -> model token id
   std::unordered_map<std::string, int> piece_ids_;   // token string -> id
   std::unordered_map<uint64_t, std::pair<uint32_t, int>> merges_;  // (left, right) -> rank, id
-  std::vector<AddedToken> raw_added_, normalized_added_;
+  AddedTokenSet raw_added_, normalized_added_;
 };
 
 }  // namespace litegen
