@@ -4,13 +4,16 @@ supported."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 
 import pytest
 
 from litegen.errors import TokenizerError
 from litegen.tokenizer import Tokenizer, load_checkpoint_tokenizer
 from litegen.tokenizer import bpe as bpe_module
+from litegen.tokenizer.bpe import convert_tokenizer_json
 from tests.tokenizer import bpe_models
 
 
@@ -76,3 +79,37 @@ def test_equivalence_check_refuses_a_mismatch(tmp_path, monkeypatch):
     monkeypatch.setattr(bpe_module, "PATTERNS", patterns)
     with pytest.raises(TokenizerError, match="differs from HF tokenizers on encoding"):
         load_checkpoint_tokenizer(tmp_path)
+
+
+def _paths(node, prefix=()):
+    """Every (container, key) path of a JSON tree, skipping into the big vocab / merges."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node[:3])
+    else:
+        return
+    for key, value in items:
+        yield (*prefix, key)
+        if key not in ("vocab", "merges"):
+            yield from _paths(value, (*prefix, key))
+
+
+def test_mistyped_tokenizer_json_is_always_a_typed_error(tmp_path):
+    """Any value replaced by a value of another JSON type: converted or TokenizerError,
+    never another exception."""
+    path = bpe_models.write_checkpoint_tokenizer(tmp_path, "qwen2")
+    original = json.loads(path.read_text(encoding="utf-8"))
+    junk = [None, 7, -1, "x", [], {}, [1, "a"], {"Regex": 3}, True, 2.5]
+    paths = list(_paths(original))
+    rng = random.Random(0)
+    for trial in range(300):
+        spec = json.loads(json.dumps(original))
+        where = paths[trial % len(paths)]
+        node = spec
+        for key in where[:-1]:
+            node = node[key]
+        node[where[-1]] = rng.choice(junk)
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        with contextlib.suppress(TokenizerError):
+            convert_tokenizer_json(path, {"eos_token": rng.choice(junk)})

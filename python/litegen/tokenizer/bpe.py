@@ -92,7 +92,7 @@ def _pre_tokenizer_pattern(path: Path, node: Any) -> int:
             split, byte_level = steps
             pattern = split.get("pattern")
             regex = pattern.get("Regex") if isinstance(pattern, dict) else None
-            if regex not in PATTERNS:
+            if not isinstance(regex, str) or regex not in PATTERNS:
                 raise TokenizerError(
                     f"{path}: the pre-tokenizer split pattern {pattern!r} is not one litegen "
                     "implements (known: the GPT-2, Llama 3 and Qwen 2 regexes)"
@@ -115,7 +115,7 @@ def _normalizer(path: Path, node: Any) -> int:
     kind = node.get("type") if isinstance(node, dict) else None
     if kind == "Sequence" and node.get("normalizers") == []:
         return 0
-    if kind in NORMALIZERS:
+    if isinstance(kind, str) and kind in NORMALIZERS:
         return NORMALIZERS[kind]
     raise _unsupported(path, f"normalizer {json.dumps(node)[:200]}")
 
@@ -126,8 +126,11 @@ def _check_decoder(path: Path, node: Any) -> None:
 
 
 def _merges(path: Path, model: dict[str, Any]) -> list[tuple[str, str]]:
+    merges = model.get("merges") or []
+    if not isinstance(merges, list):
+        raise TokenizerError(f"{path}: the BPE merges are not a list")
     out = []
-    for merge in model.get("merges") or []:
+    for merge in merges:
         if isinstance(merge, str):
             parts = merge.split(" ")
         elif isinstance(merge, list):
@@ -152,15 +155,16 @@ def _start_token(post: Any, ids: dict[str, int]) -> int | None:
     if not isinstance(post, dict):
         return None
     if post.get("type") == "Sequence":
-        for step in post.get("processors") or []:
+        steps = post.get("processors")
+        for step in steps if isinstance(steps, list) else []:
             found = _start_token(step, ids)
             if found is not None:
                 return found
         return None
     if post.get("type") != "TemplateProcessing":
         return None
-    single = post.get("single") or []
-    first = single[0] if single and isinstance(single[0], dict) else {}
+    single = post.get("single")
+    first = single[0] if isinstance(single, list) and single and isinstance(single[0], dict) else {}
     special = first.get("SpecialToken")
     if isinstance(special, dict) and isinstance(special.get("id"), str):
         return ids.get(special["id"])
@@ -201,10 +205,18 @@ def convert_tokenizer_json(path: Path, tokenizer_config: dict[str, Any]) -> Byte
         if not isinstance(token_id, int) or token_id < 0 or token_id in entries:
             raise TokenizerError(f"{path}: bad or repeated id {token_id!r} for token {text!r}")
         entries[token_id] = (_KIND_MODEL, 0, text)
-    for added in spec.get("added_tokens") or []:
-        if not isinstance(added, dict) or not isinstance(added.get("id"), int):
+    added_tokens = spec.get("added_tokens") or []
+    if not isinstance(added_tokens, list):
+        raise TokenizerError(f"{path}: added_tokens is not a list")
+    for added in added_tokens:
+        if (
+            not isinstance(added, dict)
+            or not isinstance(added.get("id"), int)
+            or added["id"] < 0
+            or not isinstance(added.get("content"), str)
+        ):
             raise TokenizerError(f"{path}: malformed added token {added!r}")
-        token_id, content = added["id"], str(added.get("content", ""))
+        token_id, content = added["id"], added["content"]
         if added.get("single_word"):
             raise _unsupported(path, f"added token {content!r} with single_word=true")
         if not content:
