@@ -24,6 +24,10 @@ SPECIALS = {
 # Non-special added tokens (Qwen 2.5 ships <tool_call> this way), one stripping spaces.
 QWEN_EXTRA = ["<tool_call>", "</tool_call>"]
 QWEN_STRIPPED = "<|strip|>"
+# normalized=true added tokens: matched after the normalizer (NFC for Qwen, so the
+# decomposed "cafe\u0301!" matches too); one with a space, which is outside the byte
+# alphabet and so decodes as its own UTF-8.
+NORMALIZED = {"gpt2": ["hello world"], "llama3": [], "qwen2": ["caf\u00e9!"]}
 
 EXTRA_WORDS = [
     "I'm",
@@ -88,6 +92,7 @@ def _build(style: str) -> Any:
             single="<|begin_of_text|> $A",
             special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))],
         )
+    tok.add_tokens([AddedToken(t, special=False, normalized=True) for t in NORMALIZED[style]])
     if style == "qwen2":
         tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN_EXTRA])
         tok.add_special_tokens(
@@ -130,7 +135,8 @@ def random_texts(n: int, seed: int, style: str) -> list[str]:
     """Random strings: words, digit runs, whitespace runs, contractions, special tokens
     inside text, random code points of every plane."""
     rng = random.Random(seed)
-    specials = SPECIALS[style] + ([*QWEN_EXTRA, QWEN_STRIPPED] if style == "qwen2" else [])
+    specials = SPECIALS[style] + NORMALIZED[style]
+    specials += [*QWEN_EXTRA, QWEN_STRIPPED, "cafe\u0301!"] if style == "qwen2" else []
     pieces = (
         WORDS
         + EXTRA_WORDS
