@@ -16,7 +16,7 @@ namespace py = pybind11;
 namespace litegen {
 namespace {
 
-// Decoded text is UTF-8 (SentencePiece replaces broken byte sequences with U+FFFD); decode
+// Decoded text is UTF-8 (both tokenizer kinds replace broken byte sequences with U+FFFD); decode
 // with "replace" anyway so a str can always be built.
 py::str ToStr(const std::string& text) {
   PyObject* obj = PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()),
@@ -56,6 +56,7 @@ py::dict BundleToDict(const BundleInfo& info) {
   out["model_offset"] = info.model_offset;
   out["model_size"] = info.model_size;
   out["tokenizer_model"] = py::bytes(info.tokenizer_model);
+  out["tokenizer_section_kind"] = static_cast<uint32_t>(info.tokenizer_kind);
   out["metadata_json"] = ToStr(info.metadata_json);
   out["metadata"] = meta;
   return out;
@@ -106,6 +107,7 @@ void BindTokenizer(py::module_& m) {
       .def_property_readonly("unk_id", &Tokenizer::unk_id)
       .def_property_readonly("pad_id", &Tokenizer::pad_id)
       .def_property_readonly("source", &Tokenizer::source)
+      .def_property_readonly("kind", &Tokenizer::kind)
       .def("stream_decoder", [](std::shared_ptr<Tokenizer> t) {
         litegen::StreamDecoder decoder(t.get());
         return litegen::PyStreamDecoder{std::move(t), std::move(decoder)};

@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "engine/bpe_tokenizer.h"
+
 namespace litegen {
 namespace {
 
@@ -346,6 +348,12 @@ uint32_t Crc32(const void* data, size_t size, uint32_t crc) {
 }
 
 Expected<std::unique_ptr<Tokenizer>> LoadBundleTokenizer(const BundleInfo& info) {
+  // The section kind, not the bytes, decides the tokenizer kind.
+  const bool bpe_section = info.tokenizer_kind == BundleSectionKind::kTokenizerBpeByteLevel;
+  if (bpe_section != BpeTokenizer::HasMagic(info.tokenizer_model)) {
+    return Status(ErrorCode::kModelLoad, "bundle '" + info.path + "' is corrupt: the tokenizer "
+                                         "section does not hold a tokenizer of its kind");
+  }
   return Tokenizer::FromModelBytes(info.tokenizer_model, "bundle '" + info.path + "'");
 }
 
@@ -454,9 +462,11 @@ Expected<BundleInfo> OpenBundle(const std::string& path) {
     }
     if (offset % kBundleAlignment != 0) return corrupt(name + " is not 64-byte aligned");
     std::string* dest = nullptr;
-    if (kind == static_cast<uint32_t>(BundleSectionKind::kTokenizerSentencePiece)) {
+    if (kind == static_cast<uint32_t>(BundleSectionKind::kTokenizerSentencePiece) ||
+        kind == static_cast<uint32_t>(BundleSectionKind::kTokenizerBpeByteLevel)) {
       if (have_tokenizer) return corrupt("two tokenizer sections");
       have_tokenizer = true;
+      info.tokenizer_kind = static_cast<BundleSectionKind>(kind);
       dest = &info.tokenizer_model;
     } else if (kind == static_cast<uint32_t>(BundleSectionKind::kMetadataJson)) {
       if (have_metadata) return corrupt("two metadata sections");
@@ -479,10 +489,15 @@ Expected<BundleInfo> OpenBundle(const std::string& path) {
     return corrupt("metadata format_version " + std::to_string(info.metadata.format_version) +
                    " differs from the footer's " + std::to_string(info.format_version));
   }
-  if (info.metadata.tokenizer_type != "sentencepiece") {
-    return Status(ErrorCode::kModelLoad, where + " has tokenizer type '" +
-                                             info.metadata.tokenizer_type +
-                                             "'; this litegen reads 'sentencepiece'");
+  const std::string& type = info.metadata.tokenizer_type;
+  if (type != "sentencepiece" && type != "bpe_bytelevel") {
+    return Status(ErrorCode::kModelLoad, where + " has tokenizer type '" + type +
+                                             "'; this litegen reads 'sentencepiece' and "
+                                             "'bpe_bytelevel'");
+  }
+  const bool bpe_section = info.tokenizer_kind == BundleSectionKind::kTokenizerBpeByteLevel;
+  if (bpe_section != (type == "bpe_bytelevel")) {
+    return corrupt("metadata tokenizer_type '" + type + "' does not match the tokenizer section");
   }
   return info;
 }

@@ -1,7 +1,7 @@
 // Reader of .litegen bundles: one file that is itself a valid .tflite (the model bytes
 // start at offset 0, so LiteRtCreateModelFromFile and the XNNPack weight cache take the
-// bundle path unchanged) followed by 64-byte-aligned sections (SentencePiece tokenizer
-// model, metadata JSON), a section table and a fixed 64-byte footer. The format is
+// bundle path unchanged) followed by 64-byte-aligned sections (SentencePiece or byte-level
+// BPE tokenizer, metadata JSON), a section table and a fixed 64-byte footer. The format is
 // specified in docs/bundle_format.md; python/litegen/bundle writes it.
 //
 // Every problem is a kModelLoad Status naming the file and the reason ("bundle 'x.litegen'
@@ -28,6 +28,7 @@ inline constexpr uint64_t kBundleSectionEntrySize = 32;
 enum class BundleSectionKind : uint32_t {
   kTokenizerSentencePiece = 1,  // a serialized SentencePiece ModelProto
   kMetadataJson = 2,            // UTF-8 JSON object (see BundleMetadata)
+  kTokenizerBpeByteLevel = 3,   // a serialized byte-level BPE tokenizer (bpe_tokenizer.h)
 };
 
 // The fields of the metadata JSON the engine uses (the raw JSON is kept too).
@@ -40,7 +41,7 @@ struct BundleMetadata {
   std::string export_form;
   int64_t context_size = 0;           // KV-cache positions the model was exported with
   std::vector<std::string> signatures;  // e.g. {"prefill", "decode"}
-  std::string tokenizer_type;         // "sentencepiece"
+  std::string tokenizer_type;         // "sentencepiece" or "bpe_bytelevel"
   int vocab_size = 0;
   int bos_token_id = -1;              // -1: none
   std::vector<int> eos_token_ids;     // stop tokens (generation_config + tokenizer EOS)
@@ -57,7 +58,9 @@ struct BundleInfo {
   // by passing `path` itself to LiteRT (model_offset is always 0).
   uint64_t model_offset = 0;
   uint64_t model_size = 0;
-  std::string tokenizer_model;  // SentencePiece model bytes (Tokenizer::FromModelBytes)
+  // The tokenizer section (kind 1 or 3) and its bytes (Tokenizer::FromModelBytes).
+  BundleSectionKind tokenizer_kind = BundleSectionKind::kTokenizerSentencePiece;
+  std::string tokenizer_model;
   std::string metadata_json;
   BundleMetadata metadata;
 };

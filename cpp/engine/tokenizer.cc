@@ -7,6 +7,8 @@
 #include <sstream>
 #include <utility>
 
+#include "engine/bpe_tokenizer.h"
+
 namespace litegen {
 namespace {
 
@@ -169,6 +171,18 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::FromModelBytes(std::string_view 
                                                                const std::string& source) {
   const std::string where = "tokenizer model '" + source + "'";
   if (bytes.empty()) return Status(ErrorCode::kModelLoad, where + " is empty");
+  if (BpeTokenizer::HasMagic(bytes)) {
+    auto bpe = BpeTokenizer::FromBytes(bytes, where);
+    if (!bpe.ok()) return bpe.status();
+    std::unique_ptr<Tokenizer> tokenizer(new Tokenizer());
+    tokenizer->bpe_ = std::move(bpe).value();
+    tokenizer->source_ = source;
+    tokenizer->vocab_size_ = tokenizer->bpe_->vocab_size();
+    tokenizer->bos_id_ = tokenizer->bpe_->bos_id();
+    tokenizer->eos_id_ = tokenizer->bpe_->eos_id();
+    tokenizer->pad_id_ = tokenizer->bpe_->pad_id();
+    return tokenizer;  // no anchor needed: byte-level decoding has no leading-space rule
+  }
   if (const std::string problem = CheckModelProto(bytes); !problem.empty()) {
     return Status(ErrorCode::kModelLoad,
                   where + " is not a valid SentencePiece model: " + problem);
@@ -235,6 +249,17 @@ Expected<std::vector<int>> Tokenizer::Encode(std::string_view text, bool add_bos
     return Status(ErrorCode::kInvalidArgument, "tokenizer '" + source_ + "' has no EOS token");
   }
   std::vector<int> ids;
+  if (bpe_) {
+    auto encoded = bpe_->Encode(text);
+    if (!encoded.ok()) {
+      return Status(ErrorCode::kInput, "tokenizer '" + source_ + "' cannot encode the text: " +
+                                           encoded.status().message());
+    }
+    ids = std::move(encoded).value();
+    if (add_bos) ids.insert(ids.begin(), bos_id_);
+    if (add_eos) ids.push_back(eos_id_);
+    return ids;
+  }
   const auto status = sp_->Encode(absl::string_view(text.data(), text.size()), &ids);
   if (!status.ok()) {
     return Status(ErrorCode::kInput, "tokenizer '" + source_ + "' cannot encode the text: " +
@@ -247,6 +272,7 @@ Expected<std::vector<int>> Tokenizer::Encode(std::string_view text, bool add_bos
 
 Expected<std::string> Tokenizer::Decode(const std::vector<int>& ids) const {
   LITEGEN_RETURN_IF_ERROR(CheckIds(ids));
+  if (bpe_) return bpe_->Decode(ids);
   std::string text;
   const auto status = sp_->Decode(ids, &text);
   if (!status.ok()) {
@@ -258,10 +284,14 @@ Expected<std::string> Tokenizer::Decode(const std::vector<int>& ids) const {
 
 Expected<std::string> Tokenizer::IdToPiece(int id) const {
   LITEGEN_RETURN_IF_ERROR(CheckIds({id}));
+  if (bpe_) return bpe_->Piece(id);
   return sp_->IdToPiece(id);
 }
 
+const char* Tokenizer::kind() const { return bpe_ ? "bpe_bytelevel" : "sentencepiece"; }
+
 int Tokenizer::PieceToId(std::string_view piece) const {
+  if (bpe_) return bpe_->PieceToId(piece);
   const int id = sp_->PieceToId(absl::string_view(piece.data(), piece.size()));
   if (id < 0 || id >= vocab_size_) return -1;
   // Unknown pieces map to unk_id: only an exact match counts.
@@ -269,10 +299,11 @@ int Tokenizer::PieceToId(std::string_view piece) const {
 }
 
 bool Tokenizer::IsControl(int id) const {
+  if (bpe_) return bpe_->IsControl(id);
   return id >= 0 && id < vocab_size_ && (sp_->IsControl(id) || sp_->IsUnused(id));
 }
 
-bool Tokenizer::IsByte(int id) const { return id >= 0 && id < vocab_size_ && sp_->IsByte(id); }
+bool Tokenizer::IsByte(int id) const { return !bpe_ && id >= 0 && id < vocab_size_ && sp_->IsByte(id); }
 
 StreamDecoder Tokenizer::NewStreamDecoder() const { return StreamDecoder(this); }
 

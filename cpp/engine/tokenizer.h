@@ -1,7 +1,11 @@
-// SentencePiece tokenizer for the generation engine (C++, no Python).
+// The tokenizer of the generation engine (C++, no Python), one of two kinds:
 //
-// Wraps the SentencePiece C++ library (Debian's libsentencepiece-dev; see
-// third_party/sentencepiece/FindSentencePiece.cmake). Every failure is a Status: bad model
+// * SentencePiece: wraps the SentencePiece C++ library (Debian's libsentencepiece-dev; see
+//   third_party/sentencepiece/FindSentencePiece.cmake), for tokenizer.model checkpoints;
+// * byte-level BPE (engine/bpe_tokenizer.h), for tokenizer.json checkpoints such as
+//   Llama 3 and Qwen 2/3; its serialized form starts with the magic "LGBPE01".
+//
+// FromModelBytes picks the kind from the bytes. Every failure is a Status: bad model
 // bytes are kModelLoad ("tokenizer model '<source>' is invalid: ..."), out-of-range ids are
 // kInput. Nothing aborts on user input: ids are range-checked before the library sees them.
 //
@@ -24,6 +28,7 @@ class SentencePieceProcessor;
 
 namespace litegen {
 
+class BpeTokenizer;
 class StreamDecoder;
 
 class Tokenizer {
@@ -32,7 +37,8 @@ class Tokenizer {
   static Expected<std::unique_ptr<Tokenizer>> FromModelBytes(std::string_view bytes,
                                                              const std::string& source =
                                                                  "<memory>");
-  // Reads a SentencePiece .model file (e.g. a checkpoint's tokenizer.model).
+  // Reads a SentencePiece .model file (e.g. a checkpoint's tokenizer.model) or a
+  // serialized byte-level BPE tokenizer.
   static Expected<std::unique_ptr<Tokenizer>> FromFile(const std::string& path);
 
   ~Tokenizer();
@@ -43,7 +49,8 @@ class Tokenizer {
   Expected<std::vector<int>> Encode(std::string_view text, bool add_bos = false,
                                     bool add_eos = false) const;
   // Text of `ids` (control tokens such as BOS/EOS decode to nothing). kInput on an id
-  // outside [0, vocab_size()).
+  // outside [0, vocab_size()). Byte-level BPE: added tokens match atomically in `text`
+  // (as in HF tokenizers) and text that is not valid UTF-8 is kInput.
   Expected<std::string> Decode(const std::vector<int>& ids) const;
 
   int vocab_size() const { return vocab_size_; }
@@ -53,11 +60,16 @@ class Tokenizer {
   int unk_id() const { return unk_id_; }
   int pad_id() const { return pad_id_; }
 
-  // The piece string of `id` (e.g. "▁the", "<0x0A>"); kInput when out of range.
+  // "sentencepiece" or "bpe_bytelevel" (the bundle metadata's tokenizer_type).
+  const char* kind() const;
+
+  // The piece string of `id` (e.g. "▁the", "<0x0A>", byte-level "Ġthe"); kInput when out
+  // of range.
   Expected<std::string> IdToPiece(int id) const;
   // The id of the exact piece, or -1 when the vocabulary has no such piece.
   int PieceToId(std::string_view piece) const;
-  // Control pieces (<s>, </s>, ...) and user-defined pieces; false when out of range.
+  // Control pieces (<s>, </s>, ... ; byte-level BPE: special added tokens and unused
+  // ids); false when out of range.
   bool IsControl(int id) const;
   bool IsByte(int id) const;
 
@@ -69,7 +81,9 @@ class Tokenizer {
   Tokenizer() = default;
   Status CheckIds(const std::vector<int>& ids) const;
 
+  // Exactly one of the two is set.
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<BpeTokenizer> bpe_;
   friend class StreamDecoder;
   std::string source_;
   int vocab_size_ = 0;

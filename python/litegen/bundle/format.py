@@ -4,7 +4,8 @@ Layout (all integers little-endian; full specification in docs/bundle_format.md)
 
     [0, model_size)            the .tflite file, byte for byte (so the bundle IS a .tflite)
     zero padding to 64 bytes
-    sections, each 64-byte aligned: tokenizer (SentencePiece model), metadata (JSON)
+    sections, each 64-byte aligned: tokenizer (SentencePiece model, kind 1, or byte-level
+    BPE, kind 3), metadata (JSON, kind 2)
     section table (64-byte aligned): 32-byte entries  <u32 kind, u32 flags, u64 offset,
                                                        u64 size, u64 reserved>
     footer, the last 64 bytes:
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from litegen.errors import ExportError, ModelLoadError
+from litegen.tokenizer.bpe import MAGIC as BPE_MAGIC
 
 MAGIC = b"LITEGEN\0"
 FORMAT_VERSION = 1
@@ -36,6 +38,12 @@ ALIGNMENT = 64
 SECTION_ENTRY_SIZE = 32
 SECTION_TOKENIZER_SENTENCEPIECE = 1
 SECTION_METADATA_JSON = 2
+SECTION_TOKENIZER_BPE_BYTELEVEL = 3
+# metadata tokenizer_type -> the section kind holding that tokenizer
+TOKENIZER_SECTIONS = {
+    "sentencepiece": SECTION_TOKENIZER_SENTENCEPIECE,
+    "bpe_bytelevel": SECTION_TOKENIZER_BPE_BYTELEVEL,
+}
 TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
 
 _FOOTER = struct.Struct("<8sIIQQQQIIQ")
@@ -54,7 +62,7 @@ class Bundle:
     format_version: int
     model_offset: int
     model_size: int
-    tokenizer_model: bytes
+    tokenizer_model: bytes  # SentencePiece ModelProto or serialized byte-level BPE
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def read_model_bytes(self) -> bytes:
@@ -74,12 +82,19 @@ def write_bundle(
     metadata: Mapping[str, Any],
 ) -> Path:
     """Write ``out_path``: the .tflite model (a path, or a binary stream read to its end in
-    1 MiB chunks), then the SentencePiece tokenizer and ``metadata`` (JSON-serializable;
-    ``format_version`` is set). Written to a temporary file in the same directory and
-    renamed into place, so readers never see a partial bundle. Returns ``out_path``."""
+    1 MiB chunks), then the tokenizer and ``metadata`` (JSON-serializable; ``format_version``
+    is set; its ``tokenizer_type`` picks the tokenizer section kind: ``"bpe_bytelevel"``, else
+    SentencePiece). Written to a temporary file in the same directory and renamed into
+    place, so readers never see a partial bundle. Returns ``out_path``."""
     out = Path(out_path)
     if not isinstance(tokenizer_model_bytes, (bytes, bytearray)) or not tokenizer_model_bytes:
         raise ExportError(f"{out}: the tokenizer model must be non-empty bytes")
+    is_bpe = bytes(tokenizer_model_bytes[: len(BPE_MAGIC)]) == BPE_MAGIC
+    if is_bpe != (metadata.get("tokenizer_type") == "bpe_bytelevel"):
+        raise ExportError(
+            f"{out}: metadata tokenizer_type {metadata.get('tokenizer_type')!r} does not match "
+            f"the tokenizer bytes ({'byte-level BPE' if is_bpe else 'not byte-level BPE'})"
+        )
     meta = dict(metadata)
     meta["format_version"] = FORMAT_VERSION
     try:
@@ -104,8 +119,11 @@ def write_bundle(
 
             put(b"\0" * _pad(pos))
             entries = []
+            tokenizer_kind = TOKENIZER_SECTIONS.get(
+                str(meta.get("tokenizer_type")), SECTION_TOKENIZER_SENTENCEPIECE
+            )
             for kind, data in (
-                (SECTION_TOKENIZER_SENTENCEPIECE, bytes(tokenizer_model_bytes)),
+                (tokenizer_kind, bytes(tokenizer_model_bytes)),
                 (SECTION_METADATA_JSON, meta_bytes),
             ):
                 entries.append(_ENTRY.pack(kind, 0, pos, len(data), 0))
@@ -241,6 +259,7 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         f.seek(table_offset)
         table = f.read(table_size)
         sections: dict[int, bytes] = {}
+        tokenizer_kind: int | None = None
         for i in range(table_size // SECTION_ENTRY_SIZE):
             kind, _flags, offset, length, _ = _ENTRY.unpack_from(table, i * SECTION_ENTRY_SIZE)
             name = f"section {i} (kind {kind})"
@@ -248,17 +267,21 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
                 raise corrupt(f"{name} ({length} bytes at byte {offset}) is out of range")
             if offset % ALIGNMENT:
                 raise corrupt(f"{name} is not 64-byte aligned")
-            if kind not in (SECTION_TOKENIZER_SENTENCEPIECE, SECTION_METADATA_JSON):
+            if kind in TOKENIZER_SECTIONS.values():
+                if tokenizer_kind is not None:
+                    raise corrupt("two tokenizer sections")
+                tokenizer_kind = kind
+            elif kind != SECTION_METADATA_JSON:
                 continue  # written by a newer litegen; skipped
             if kind in sections:
                 raise corrupt(f"two sections of kind {kind}")
             f.seek(offset)
             sections[kind] = f.read(length)
-    if SECTION_TOKENIZER_SENTENCEPIECE not in sections:
+    if tokenizer_kind is None:
         raise corrupt("no tokenizer section")
     if SECTION_METADATA_JSON not in sections:
         raise corrupt("no metadata section")
-    if not sections[SECTION_TOKENIZER_SENTENCEPIECE]:
+    if not sections[tokenizer_kind]:
         raise corrupt("the tokenizer section is empty")
     try:
         metadata = json.loads(sections[SECTION_METADATA_JSON].decode("utf-8"))
@@ -267,13 +290,18 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     if not isinstance(metadata, dict):
         raise corrupt("metadata is not a JSON object")
     _check_metadata(metadata, version, corrupt, where)
+    if TOKENIZER_SECTIONS[metadata["tokenizer_type"]] != tokenizer_kind:
+        raise corrupt(
+            f"metadata tokenizer_type {metadata['tokenizer_type']!r} does not match the "
+            f"tokenizer section (kind {tokenizer_kind})"
+        )
     return Bundle(
         path=p,
         file_size=size,
         format_version=version,
         model_offset=model_offset,
         model_size=model_size,
-        tokenizer_model=sections[SECTION_TOKENIZER_SENTENCEPIECE],
+        tokenizer_model=sections[tokenizer_kind],
         metadata=metadata,
     )
 
@@ -302,8 +330,8 @@ def _check_metadata(meta: dict[str, Any], version: int, corrupt: Any, where: str
     for key in ("chat_template", "source_checkpoint", "quant_recipe", "litegen_version"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
             raise corrupt(f"metadata {key!r} is not a string")
-    if meta.get("tokenizer_type") != "sentencepiece":
+    if meta.get("tokenizer_type") not in TOKENIZER_SECTIONS:
         raise ModelLoadError(
             f"{where} has tokenizer type {meta.get('tokenizer_type')!r}; this litegen reads "
-            "'sentencepiece'"
+            + " and ".join(repr(k) for k in TOKENIZER_SECTIONS)
         )

@@ -134,6 +134,13 @@ def export_litertlm(
     check_litertlm_request(form)
     root = Path(hf_dir)
     tokenizer = load_checkpoint_tokenizer(root, model_vocab_size=_model_vocab_size(root))
+    if tokenizer.kind != "sentencepiece":
+        from litegen.errors import TokenizerError
+
+        raise TokenizerError(
+            f"{tokenizer.source}: a .litertlm bundle needs a SentencePiece tokenizer.model; "
+            f"this checkpoint's tokenizer is {tokenizer.kind} (write a .litegen bundle instead)"
+        )
     lens = prefill_lengths(max_context)
     parent = out.parent if str(out.parent) else Path(".")
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=parent) as tmp:

@@ -85,7 +85,9 @@ def checkpoint_metadata(
     )
     add_bos = tok_config.get("add_bos_token")
     if not isinstance(add_bos, bool):
-        add_bos = bos is not None
+        # tokenizer.json says it through its post-processor (Llama 3 prepends
+        # <|begin_of_text|>, Qwen prepends nothing though config.json names a BOS).
+        add_bos = tokenizer.add_bos if tokenizer.add_bos is not None else bos is not None
     return {
         "litegen_version": litegen.__version__,
         "source_checkpoint": str(config.get("_name_or_path") or root.resolve()),

@@ -1,6 +1,7 @@
 """Bundle-time handling of a HuggingFace checkpoint's tokenizer files.
 
-The runtime tokenizer is SentencePiece (C++). What a checkpoint ships decides the path:
+The runtime tokenizer (C++) is SentencePiece or byte-level BPE. What a checkpoint ships
+decides the path:
 
 * ``tokenizer.model`` (Llama 2 / TinyLlama, Gemma, Phi-3, Mistral, ...): bundled after
   checking that SentencePiece loads it and that its vocabulary fits the model's. Tokens the
@@ -8,12 +9,12 @@ The runtime tokenizer is SentencePiece (C++). What a checkpoint ships decides th
   ``<|assistant|>``, ... from tokenizer.json / added_tokens.json / tokenizer_config.json)
   are appended as user-defined pieces with their HF ids, so the runtime encodes them
   atomically (as HF does) and can decode them.
-* only ``tokenizer.json`` (Llama 3, Qwen 2/3, GPT-2 style byte-level BPE, ...): not yet
-  supported; a :class:`TokenizerError` says why and what to do (see docs/bundle_format.md,
-  "Tokenizers", for the plan). Nothing is converted silently.
-
-``tokenizers`` / ``transformers`` are never needed here; they are only used, if installed,
-to produce better error messages.
+* only ``tokenizer.json`` with byte-level BPE (Llama 3, Qwen 2/3, GPT-2 style):
+  serialized for the C++ byte-level BPE tokenizer (:mod:`litegen.tokenizer.bpe`; BOS / EOS
+  / PAD from tokenizer_config.json) and bundled only after it encodes and decodes sample
+  text exactly as the HF ``tokenizers`` library does (:mod:`litegen.tokenizer.bpe_check`).
+  Other tokenizer.json files are a :class:`TokenizerError` naming what is unsupported.
+  Nothing is converted silently.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ HF_TOKENIZER_FILE = "tokenizer.json"
 class CheckpointTokenizer:
     """A checkpoint's tokenizer, ready to bundle."""
 
-    model_bytes: bytes  # a serialized SentencePiece ModelProto
+    model_bytes: bytes  # a serialized SentencePiece ModelProto or byte-level BPE tokenizer
     source: Path  # the file it came from
-    kind: str  # "sentencepiece"
+    kind: str  # "sentencepiece" or "bpe_bytelevel" (the bundle's tokenizer_type)
     vocab_size: int
     bos_id: int | None
     eos_id: int | None
     pad_id: int | None
+    # Whether the checkpoint's tokenizer itself prepends BOS (the tokenizer.json
+    # post-processor); None: unknown (SentencePiece files do not say).
+    add_bos: bool | None = None
 
 
 def _sentencepiece_info(
@@ -145,6 +149,37 @@ def _describe_hf_tokenizer(path: Path) -> tuple[str, bool]:
     return model_type, byte_level
 
 
+def _byte_level_bpe(root: Path, hf_path: Path, model_vocab_size: int | None) -> CheckpointTokenizer:
+    from litegen.tokenizer.bpe import KIND, convert_tokenizer_json
+    from litegen.tokenizer.bpe_check import check_equivalence
+
+    config_path = root / "tokenizer_config.json"
+    config: object = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TokenizerError(f"{config_path}: cannot read ({exc})") from exc
+    converted = convert_tokenizer_json(hf_path, config if isinstance(config, dict) else {})
+    if model_vocab_size is not None and converted.vocab_size > model_vocab_size:
+        raise TokenizerError(
+            f"{hf_path}: the tokenizer has ids up to {converted.vocab_size - 1} but the "
+            f"model's vocab_size is {model_vocab_size}; this tokenizer does not belong to "
+            f"the checkpoint in {root}"
+        )
+    check_equivalence(hf_path, converted.data, source=str(hf_path))
+    return CheckpointTokenizer(
+        converted.data,
+        hf_path,
+        KIND,
+        converted.vocab_size,
+        converted.bos_id,
+        converted.eos_id,
+        converted.pad_id,
+        add_bos=converted.add_bos,
+    )
+
+
 def load_checkpoint_tokenizer(
     hf_dir: str | os.PathLike[str], *, model_vocab_size: int | None = None
 ) -> CheckpointTokenizer:
@@ -152,7 +187,8 @@ def load_checkpoint_tokenizer(
 
     Raises :class:`TokenizerError` naming the directory when no tokenizer is found, the
     model file is invalid, its vocabulary is larger than the model's
-    (``model_vocab_size``), or only an unsupported ``tokenizer.json`` is present.
+    (``model_vocab_size``), or only an unsupported ``tokenizer.json`` is present (or one
+    the runtime would tokenize differently from HF ``tokenizers``).
     """
     root = Path(hf_dir)
     if not root.is_dir():
@@ -178,14 +214,7 @@ def load_checkpoint_tokenizer(
     if hf_path.is_file():
         model_type, byte_level = _describe_hf_tokenizer(hf_path)
         if model_type == "BPE" and byte_level:
-            raise TokenizerError(
-                f"{hf_path}: tokenizer.json with byte-level BPE is not yet supported; "
-                "litegen's runtime tokenizer is SentencePiece and a faithful conversion of "
-                "byte-level BPE (GPT-2 byte alphabet + regex pre-tokenizer, as in Llama 3 and "
-                "Qwen) is planned (docs/bundle_format.md, 'Tokenizers'). Until then, write a "
-                f"bare .tflite and tokenize in Python, or add a {SENTENCEPIECE_FILE} "
-                f"to {root}"
-            )
+            return _byte_level_bpe(root, hf_path, model_vocab_size)
         raise TokenizerError(
             f"{hf_path}: a tokenizer.json of type {model_type} without a "
             f"{SENTENCEPIECE_FILE} is not yet supported; add the SentencePiece model "

@@ -1,8 +1,9 @@
-"""`litegen.Tokenizer`: the runtime's C++ SentencePiece tokenizer, typed for Python.
+"""`litegen.Tokenizer`: the runtime's C++ tokenizer (SentencePiece or byte-level BPE),
+typed for Python.
 
 The same code the C++ engine and ``litegen-run`` use (``cpp/engine/tokenizer.h``), so text
 encoded here gives exactly the ids the engine sees. Needs only the native extension (no
-torch, no ``sentencepiece`` Python package).
+torch, no ``sentencepiece`` / ``tokenizers`` Python package).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litegen.runtime._native import load_extension
 
 class StreamDecoder:
     """Incremental detokenizer: :meth:`push` returns the text each new token adds, never
-    splitting a multi-byte UTF-8 character, with SentencePiece's leading-space handling;
+    splitting a multi-byte UTF-8 character (and with SentencePiece's leading-space handling);
     the pushed pieces plus :meth:`flush` concatenate to ``Tokenizer.decode(all ids)``."""
 
     def __init__(self, native: Any) -> None:
@@ -57,8 +58,10 @@ def _check_id(token_id: Any) -> int:
 
 
 class Tokenizer:
-    """A SentencePiece tokenizer (C++). Build with :meth:`from_file` (a ``.model`` file),
-    :meth:`from_bytes` or :meth:`from_bundle` (a ``.litegen`` file).
+    """The runtime tokenizer (C++): SentencePiece, or byte-level BPE (converted from a
+    checkpoint's tokenizer.json; added tokens such as ``<|eot_id|>`` encode atomically, as in
+    HF ``tokenizers``). Build with :meth:`from_file` (a ``.model`` file), :meth:`from_bytes`
+    or :meth:`from_bundle` (a ``.litegen`` file); the bytes say which kind it is.
 
     Raises :class:`ModelLoadError` for missing or invalid model data and
     :class:`InputError` for ids outside the vocabulary.
@@ -118,6 +121,11 @@ class Tokenizer:
         return bool(self._native.is_control(_check_id(token_id)))
 
     @property
+    def kind(self) -> str:
+        """``"sentencepiece"`` or ``"bpe_bytelevel"``."""
+        return str(self._native.kind)
+
+    @property
     def vocab_size(self) -> int:
         return int(self._native.vocab_size)
 
@@ -145,4 +153,4 @@ class Tokenizer:
         return self._optional(self._native.pad_id)
 
     def __repr__(self) -> str:
-        return f"Tokenizer('{self._native.source}', vocab_size={self.vocab_size})"
+        return f"Tokenizer('{self._native.source}', {self.kind}, vocab_size={self.vocab_size})"
