@@ -1,0 +1,77 @@
+"""``litegen serve MODEL [--host H] [--port N]``: an OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from litegen.cli.generating import add_model_args, load_generator, require_tokenizer
+from litegen.errors import InputError
+
+# uvicorn waits this long for open responses (streams) after SIGINT/SIGTERM, then cancels
+# them; the engine worker then cancels the running generation within one step.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model over an OpenAI-compatible HTTP API",
+        description="Serve one model over HTTP with OpenAI-compatible endpoints: "
+        "GET /v1/models, POST /v1/completions and POST /v1/chat/completions (streaming with "
+        "server-sent events, or not). Requests run one at a time in arrival order. Sampling: "
+        "temperature, top_p, max_tokens, stop, seed, plus top_k, min_p and "
+        "repetition_penalty. Needs the 'serve' extra (pip install 'litegen[serve]').",
+    )
+    add_model_args(serve)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument(
+        "--model-id",
+        metavar="NAME",
+        help="the model name clients use (default: the model file name without extension)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn log level (default: info; warning hides the request log)",
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from litegen.serve.app import create_app
+    except ModuleNotFoundError as exc:
+        raise InputError(
+            f"litegen serve needs the 'serve' extra ({exc.name} is missing): "
+            "pip install 'litegen[serve]'"
+        ) from exc
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be in [0, 65535], got {args.port}")
+    generator = load_generator(args)
+    require_tokenizer(generator)
+    app = create_app(generator, args.model_id)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = uvicorn.Server(config)
+    print(
+        f"litegen serve: {generator.path} as '{args.model_id or generator.path.stem}' on "
+        f"http://{args.host}:{args.port}/v1 (Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    # uvicorn handles SIGINT/SIGTERM: stop accepting, finish or cancel open requests, run
+    # the app's shutdown (which stops the engine thread), return.
+    server.run()
+    return 0 if server.started else 1
