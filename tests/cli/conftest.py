@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-MAX_CONTEXT = 512
+# Long enough that an answer of thousands of tokens takes seconds even on this tiny model,
+# so the chat test's Ctrl-C lands in the middle of one.
+MAX_CONTEXT = 16384
 # Role tags and EOS around every message: a later turn's prompt starts with the earlier
 # turn's prompt, so the chat session reuses its KV prefix.
 TEMPLATE = (
@@ -59,3 +61,19 @@ def cli_model(tmp_path_factory: pytest.TempPathFactory) -> CliModel:
     bundle = litegen.convert(ckpt, root / "model.litegen", max_context=MAX_CONTEXT)
     tflite = litegen.convert(ckpt, root / "model.tflite", max_context=MAX_CONTEXT)
     return CliModel(Path(bundle), Path(tflite), ckpt / "tokenizer.model", root / "cache")
+
+
+@pytest.fixture(scope="session")
+def reference(cli_model: CliModel):
+    """The Python API on the same bundle: what every command's output is checked against."""
+    import litegen
+
+    return litegen.Generator(
+        cli_model.bundle, num_threads=1, weight_cache_path=cli_model.cache_dir / "ref.cache"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process weight caches go under the test's tmp dir, never the user's cache."""
+    monkeypatch.setenv("LITEGEN_CACHE_DIR", str(tmp_path / "cache"))

@@ -28,8 +28,8 @@ from litegen.errors import ChatTemplateError, InputError
 
 PROMPT = ">>> "
 HELP = (
-    "/reset starts over, /stats shows the last answer's stats, /exit or Ctrl-D quits; "
-    "Ctrl-C stops an answer"
+    "/reset starts over, /set NAME VALUE changes a sampling option (e.g. /set temperature "
+    "0.7), /stats shows the last answer's stats, /exit or Ctrl-D quits; Ctrl-C stops an answer"
 )
 
 
@@ -92,13 +92,15 @@ class ChatLoop:
         self.messages.append({"role": "user", "content": text})
         interrupted = threading.Event()
         shown: list[str] = []
-        try:
-            pieces = self.session.stream_chat(self.messages, **self.kwargs)
-        except InputError as exc:  # e.g. the conversation no longer fits the context
-            self.messages.pop()
-            print(f"litegen: error: {' '.join(str(exc).split())}", file=sys.stderr)
-            return
+        # Ctrl-C is taken over before the request starts, so that no moment of the turn
+        # leaves a KeyboardInterrupt to end the whole chat.
         with _ctrl_c_cancels(self.session, interrupted):
+            try:
+                pieces = self.session.stream_chat(self.messages, **self.kwargs)
+            except InputError as exc:  # e.g. the conversation no longer fits the context
+                self.messages.pop()
+                print(f"litegen: error: {' '.join(str(exc).split())}", file=sys.stderr)
+                return
             try:
                 for piece in pieces:
                     if interrupted.is_set():
@@ -109,7 +111,7 @@ class ChatLoop:
             finally:
                 pieces.close()  # joins the engine thread (cancelled if still running)
         self.messages.append({"role": "assistant", "content": "".join(shown)})
-        sys.stdout.write("\n")
+        print(flush=True)
         if interrupted.is_set():
             print("[stopped]", flush=True)
             return
@@ -129,12 +131,29 @@ class ChatLoop:
         if name == "/reset":
             self.reset()
             print("[new conversation]")
+        elif name == "/set":
+            self.set_option(line.split()[1:])
         elif name == "/stats":
             result = self.session.last_result
             print(format_stats(result.stats) if result else "[no answer yet]")
         else:
             print(f"[unknown command {name}: {HELP}]")
         return True
+
+    def set_option(self, words: list[str]) -> None:
+        """``/set NAME VALUE``: changes a sampling option for the next answers."""
+        settable = {k: type(v) for k, v in self.kwargs.items() if isinstance(v, (int, float))}
+        if len(words) != 2 or words[0].replace("-", "_") not in settable:
+            print(f"[usage: /set NAME VALUE, NAME one of {', '.join(settable)}]")
+            return
+        name = words[0].replace("-", "_")
+        try:
+            value = settable[name](words[1])
+        except ValueError:
+            print(f"[{name} must be a number]")
+            return
+        self.kwargs[name] = value
+        print(f"[{name} = {value}]")
 
     def run(self) -> int:
         interactive = sys.stdin.isatty()

@@ -63,6 +63,7 @@ class ModelReport:
             "custom_ops": list(info.custom_ops),
             "weights": {
                 "total_bytes": info.weight_bytes,
+                "scale_bytes": info.scale_bytes,
                 "buffers": len(info.weights),
                 "by_dtype": info.weight_bytes_by_dtype(),
                 "by_layer": info.weight_bytes_by_layer(),
@@ -97,9 +98,10 @@ class ModelReport:
             lines.append(f"  ops ({sum(sig.op_histogram.values())}): {ops}")
         lines.append("")
         lines.append("custom ops: " + (", ".join(info.custom_ops) or "none"))
+        scales = f" + {_size(info.scale_bytes)} of quantization scales" if info.scale_bytes else ""
         lines.append(
-            f"weights: {_size(info.weight_bytes)} in {len(info.weights)} buffers (shared by "
-            "every signature)"
+            f"weights: {_size(info.weight_bytes)} in {len(info.weights)} buffers{scales} "
+            "(shared by every signature)"
         )
         for dtype, n in info.weight_bytes_by_dtype().items():
             lines.append(f"  {dtype:<10} {_size(n):>12}")

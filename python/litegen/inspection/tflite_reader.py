@@ -59,8 +59,9 @@ class WeightInfo:
     name: str  # the first tensor found using the buffer
     dtype: str
     shape: tuple[int, ...]
-    nbytes: int
+    nbytes: int  # the buffer (the tensor's data)
     quantization: str  # "none", "per-tensor", "per-channel" or "blockwise"
+    scale_bytes: int  # quantization scales and zero points kept in the tensor's table
     layer: int | None  # decoder layer index from the name, None for embeddings, heads, ...
 
 
@@ -78,6 +79,10 @@ class TFLiteInfo:
     @property
     def weight_bytes(self) -> int:
         return sum(w.nbytes for w in self.weights)
+
+    @property
+    def scale_bytes(self) -> int:
+        return sum(w.scale_bytes for w in self.weights)
 
     def weight_bytes_by_dtype(self) -> dict[str, int]:
         out: Counter[str] = Counter()
@@ -159,6 +164,13 @@ def _quantization(t: Any) -> str:
     return "per-tensor" if scales == 1 else "none"
 
 
+def _scale_bytes(t: Any) -> int:
+    q = t.Quantization()
+    if q is None:
+        return 0
+    return 4 * q.ScaleLength() + 8 * q.ZeroPointLength()  # float32 scales, int64 zero points
+
+
 def _buffer_size(buffer: Any) -> int:
     inline = buffer.DataLength()
     if inline:
@@ -236,6 +248,7 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
                     info.shape,
                     buffer_sizes[b],
                     _quantization(t),
+                    _scale_bytes(t),
                     layer_index(info.name),
                 )
             )
