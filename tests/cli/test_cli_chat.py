@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pexpect
-
 from tests.cli.conftest import litegen_command
 
 NEW = 8

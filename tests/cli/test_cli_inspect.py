@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from safetensors.numpy import load_file
-
 from tests.cli.conftest import CliModel, litegen_command
 
 NUM_LAYERS = 2  # tests/bundle/checkpoints.py

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from litegen.cli.generating import add_model_args, load_generator, require_tokenizer
 from litegen.errors import InputError
@@ -64,14 +69,45 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = uvicorn.Server(config)
+    server = _server_class(uvicorn, on_exit=app.state.worker.cancel_all)(config)
     print(
         f"litegen serve: {generator.path} as '{args.model_id or generator.path.stem}' on "
         f"http://{args.host}:{args.port}/v1 (Ctrl-C stops)",
         file=sys.stderr,
         flush=True,
     )
-    # uvicorn handles SIGINT/SIGTERM: stop accepting, finish or cancel open requests, run
-    # the app's shutdown (which stops the engine thread), return.
+    # SIGINT/SIGTERM: stop accepting, finish (or after GRACEFUL_SHUTDOWN_S cancel) open
+    # requests, run the app's shutdown (which stops the engine thread), return.
     server.run()
     return 0 if server.started else 1
+
+
+def _server_class(uvicorn: Any, on_exit: Callable[[], None]) -> type:
+    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+        """On SIGINT/SIGTERM, generations in progress are cancelled at once (``on_exit``),
+        so open streams end now rather than at their max_tokens, and uvicorn's graceful
+        shutdown does not wait for them.
+
+        uvicorn re-raises the signal once it has shut down, so that the default handlers
+        end the process (a KeyboardInterrupt, or death by SIGTERM); after a clean shutdown
+        ``litegen serve`` exits normally (status 0) instead."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            on_exit()
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield  # signal handlers can only be set from the main thread
+                return
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server

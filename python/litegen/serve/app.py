@@ -32,7 +32,7 @@ from litegen.serve.protocol import (
     parse_completion,
     usage,
 )
-from litegen.serve.worker import EngineWorker, Job
+from litegen.serve.worker import EngineWorker, Job, ShuttingDown
 
 
 def _error_response(error: ApiError) -> JSONResponse:
@@ -48,6 +48,8 @@ def _engine_error(exc: BaseException) -> ApiError:
         return ApiError(400, message, code=code)
     if isinstance(exc, LitegenError):
         return ApiError(500, message, type="server_error")
+    if isinstance(exc, ShuttingDown):
+        return ApiError(503, message, type="server_error", code="shutting_down")
     return ApiError(500, f"internal error: {exc}", type="server_error")
 
 
@@ -202,8 +204,10 @@ def create_app(generator: Generator, model_id: str | None = None) -> Starlette:
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={ApiError: api_error, HTTPException: http_error},
     )
+    app.state.worker = worker  # for the server's shutdown (cancel_all) and tests
+    return app

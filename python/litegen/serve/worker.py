@@ -20,6 +20,10 @@ from litegen.generate import GenerationResult, Generator
 from litegen.serve.protocol import GenerationRequest
 
 
+class ShuttingDown(Exception):
+    """A queued request refused because the server is stopping."""
+
+
 @dataclass(frozen=True)
 class Event:
     kind: str  # "start", "piece", "done", "error"
@@ -67,21 +71,28 @@ class EngineWorker:
             if self._current is job:
                 self._session.cancel()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancels the running job, drops the queued ones, ends the thread."""
+    def cancel_all(self) -> None:
+        """Cancels the running job and refuses the queued ones (the server is shutting
+        down); does not wait. Safe from a signal handler."""
         while True:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if job is not None:
-                job.cancelled.set()
-                job.emit(Event("error", error=RuntimeError("the server is shutting down")))
-        self._jobs.put(None)
+            if job is None:  # stop() was called already; keep the sentinel
+                self._jobs.put(None)
+                break
+            job.cancelled.set()
+            job.emit(Event("error", error=ShuttingDown("the server is shutting down")))
         with self._lock:
             if self._current is not None:
                 self._current.cancelled.set()
                 self._session.cancel()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancels everything and ends the thread."""
+        self.cancel_all()
+        self._jobs.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
 
