@@ -47,6 +47,7 @@ def cli_model(tmp_path_factory: pytest.TempPathFactory) -> CliModel:
     from tests.tokenizer.spm_models import train
 
     import litegen
+    from litegen.bundle import read_bundle
     from litegen.tokenizer import Tokenizer
 
     torch.set_num_threads(1)
@@ -58,9 +59,11 @@ def cli_model(tmp_path_factory: pytest.TempPathFactory) -> CliModel:
     (ckpt / "tokenizer_config.json").write_text(
         json.dumps({"add_bos_token": True, "chat_template": TEMPLATE})
     )
-    bundle = litegen.convert(ckpt, root / "model.litegen", max_context=MAX_CONTEXT)
-    tflite = litegen.convert(ckpt, root / "model.tflite", max_context=MAX_CONTEXT)
-    return CliModel(Path(bundle), Path(tflite), ckpt / "tokenizer.model", root / "cache")
+    bundle = Path(litegen.convert(ckpt, root / "model.litegen", max_context=MAX_CONTEXT))
+    # The bundle starts with the bare model, byte for byte (docs/bundle_format.md).
+    tflite = root / "model.tflite"
+    tflite.write_bytes(read_bundle(bundle).read_model_bytes())
+    return CliModel(bundle, tflite, ckpt / "tokenizer.model", root / "cache")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,130 @@
+"""The OpenAI request rules of ``litegen serve`` (pure functions), and the app built by
+``create_app`` driven in-process (no socket) with Starlette's TestClient."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from litegen.serve.app import create_app
+from litegen.serve.protocol import (
+    COMPLETION_DEFAULT_MAX_TOKENS,
+    ApiError,
+    finish_reason,
+    parse_chat,
+    parse_completion,
+)
+
+CONTEXT = 256
+
+
+def completion(**body):
+    return parse_completion({"model": "m", **body}, model_id="m", max_context=CONTEXT)
+
+
+def chat(**body):
+    return parse_chat({"model": "m", **body}, model_id="m", max_context=CONTEXT)
+
+
+def rejected(parse, status=400, **body) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        parse(**body)
+    assert info.value.status == status
+    return info.value
+
+
+def test_completion_defaults_and_mapping():
+    request = completion(prompt="hi")
+    kwargs = request.engine_kwargs
+    assert request.prompt == "hi" and not request.stream
+    assert kwargs["max_new_tokens"] == COMPLETION_DEFAULT_MAX_TOKENS
+    assert (kwargs["temperature"], kwargs["top_p"], kwargs["stop"]) == (1.0, 1.0, [])
+    # No seed: a different one per request, as OpenAI samples differently each time.
+    assert {completion(prompt="hi").engine_kwargs["seed"] for _ in range(4)} != {kwargs["seed"]}
+    request = completion(
+        prompt=["hi"],  # a batch of one
+        max_tokens=5000,  # capped at the context
+        temperature=0,
+        top_p=0.5,
+        seed=3,
+        stop="\n",
+        top_k=4,
+        min_p=0.1,
+        repetition_penalty=1.2,
+        presence_penalty=0,  # the default value of an unsupported option is fine
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    assert request.prompt == "hi" and request.stream and request.include_usage
+    assert request.engine_kwargs == {
+        "max_new_tokens": CONTEXT,
+        "temperature": 0.0,
+        "top_p": 0.5,
+        "top_k": 4,
+        "min_p": 0.1,
+        "repetition_penalty": 1.2,
+        "seed": 3,
+        "stop": ["\n"],
+    }
+    assert completion(prompt=[1, 2, 3]).prompt == [1, 2, 3]
+
+
+def test_invalid_requests():
+    assert rejected(completion, status=404, prompt="hi", model="other").code == "model_not_found"
+    assert rejected(parse_completion, body={"prompt": "hi"}, model_id="m", max_context=1)
+    assert rejected(completion, prompt=["a", "b"]).param == "prompt"
+    assert rejected(completion, prompt="").param == "prompt"
+    assert rejected(completion, prompt=[1, -2]).param == "prompt"
+    assert rejected(completion, prompt="hi", max_tokens=-1).param == "max_tokens"
+    assert rejected(completion, prompt="hi", max_tokens=2.5).param == "max_tokens"
+    assert rejected(completion, prompt="hi", n=2).param == "n"
+    assert rejected(completion, prompt="hi", temperature="hot").param == "temperature"
+    assert rejected(completion, prompt="hi", temperature=3).param == "temperature"
+    assert rejected(completion, prompt="hi", top_p=float("nan")).param == "top_p"
+    assert rejected(completion, prompt="hi", seed=-1).param == "seed"
+    assert rejected(completion, prompt="hi", stop=["a"] * 5).param == "stop"
+    assert rejected(completion, prompt="hi", logprobs=2).param == "logprobs"
+    assert rejected(completion, prompt="hi", stream="yes").param == "stream"
+    assert rejected(chat, messages=[]).param == "messages"
+    assert rejected(chat, messages=[{"content": "no role"}]).param == "messages"
+    image = {"type": "image_url", "image_url": {"url": "x"}}
+    assert rejected(chat, messages=[{"role": "user", "content": [image]}]).param == "messages"
+    assert rejected(chat, messages=[{"role": "user", "content": "hi"}], tools=[{}])
+    with pytest.raises(ApiError):
+        parse_chat([1, 2], model_id="m", max_context=CONTEXT)
+
+
+def test_chat_messages_and_limits():
+    parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    request = chat(
+        messages=[{"role": "user", "content": parts, "name": "x"}], max_completion_tokens=7
+    )
+    assert request.messages == [{"role": "user", "content": "ab"}]
+    assert request.engine_kwargs["max_new_tokens"] == 7
+    # Chat answers may run to the end of the context unless limited.
+    assert chat(messages=[{"role": "user", "content": "hi"}]).engine_kwargs["max_new_tokens"] == (
+        CONTEXT
+    )
+    assert [finish_reason(r) for r in ("stop_token", "stop_string", "context_full")] == [
+        "stop",
+        "stop",
+        "length",
+    ]
+
+
+def test_app_without_a_socket(reference):
+    messages = [{"role": "user", "content": "hello"}]
+    expected = reference.new_session().chat(messages, max_new_tokens=6)
+    with TestClient(create_app(reference, "tiny")) as client:
+        assert client.get("/v1/models").json()["data"][0]["id"] == "tiny"
+        body = {"model": "tiny", "messages": messages, "max_tokens": 6, "temperature": 0}
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"]["content"] == expected.text
+        with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:
+            events = [line for line in r.iter_lines() if line.startswith("data: ")]
+        assert events[-1] == "data: [DONE]"
+        missing = client.post("/v1/embeddings", json={})
+        assert missing.status_code == 404 and "error" in missing.json()
+        wrong_method = client.get("/v1/completions")
+        assert wrong_method.status_code == 405 and "error" in wrong_method.json()
