@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         module = f"litegen.cli.{name}"
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module).register(sub)
+    for command in sub.choices.values():
+        # Also accepted after the subcommand (``litegen run ... --debug``); SUPPRESS keeps
+        # the top-level value when it is not given there.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

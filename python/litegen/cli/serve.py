@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -59,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         ) from exc
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be in [0, 65535], got {args.port}")
+    _check_address(args.host, args.port)  # before the model loads, and as one clear line
     generator = load_generator(args)
     require_tokenizer(generator)
     app = create_app(generator, args.model_id)
@@ -80,6 +82,23 @@ def _serve(args: argparse.Namespace) -> int:
     # requests, run the app's shutdown (which stops the engine thread), return.
     server.run()
     return 0 if server.started else 1
+
+
+def _check_address(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host!r} is not an address of this machine ({exc})") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or "
+                "stop the program using it"
+            ) from exc
 
 
 def _server_class(uvicorn: Any, on_exit: Callable[[], None]) -> type:
