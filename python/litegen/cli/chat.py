@@ -99,7 +99,10 @@ class ChatLoop:
                 pieces = self.session.stream_chat(self.messages, **self.kwargs)
             except InputError as exc:  # e.g. the conversation no longer fits the context
                 self.messages.pop()
-                print(f"litegen: error: {' '.join(str(exc).split())}", file=sys.stderr)
+                message = " ".join(str(exc).split())
+                print(f"litegen: error: {message}", file=sys.stderr)
+                if "exceeds the context" in message:
+                    print("[the conversation is too long: /reset starts a new one]")
                 return
             try:
                 for piece in pieces:
@@ -147,10 +150,11 @@ class ChatLoop:
             print(f"[usage: /set NAME VALUE, NAME one of {', '.join(settable)}]")
             return
         name = words[0].replace("-", "_")
+        kind = settable[name]
         try:
-            value = settable[name](words[1])
+            value = kind(words[1])
         except ValueError:
-            print(f"[{name} must be a number]")
+            print(f"[{name} must be {'an integer' if kind is int else 'a number'}]")
             return
         self.kwargs[name] = value
         print(f"[{name} = {value}]")

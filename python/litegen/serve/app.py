@@ -149,8 +149,10 @@ def create_app(generator: Generator, model_id: str | None = None) -> Starlette:
         finally:
             worker.cancel(job)  # a no-op once done; stops the engine if the client left
         result = event.result
-        if result is None:
-            raise ApiError(500, "the generation was cancelled", type="server_error")
+        if result is None:  # cancelled: only the server's shutdown does that
+            raise ApiError(
+                503, "the server is shutting down", type="server_error", code="shutting_down"
+            )
         stats = result.stats
         body = completion_body(
             ids,
