@@ -67,6 +67,8 @@ def test_completion_defaults_and_mapping():
         "stop": ["\n"],
     }
     assert completion(prompt=[1, 2, 3]).prompt == [1, 2, 3]
+    assert completion(prompt="hi", ignore_eos=True).engine_kwargs["stop_token_ids"] == ()
+    assert "stop_token_ids" not in completion(prompt="hi", ignore_eos=False).engine_kwargs
 
 
 def test_invalid_requests():
@@ -85,6 +87,7 @@ def test_invalid_requests():
     assert rejected(completion, prompt="hi", stop=["a"] * 5).param == "stop"
     assert rejected(completion, prompt="hi", logprobs=2).param == "logprobs"
     assert rejected(completion, prompt="hi", stream="yes").param == "stream"
+    assert rejected(completion, prompt="hi", ignore_eos=1).param == "ignore_eos"
     assert rejected(chat, messages=[]).param == "messages"
     assert rejected(chat, messages=[{"content": "no role"}]).param == "messages"
     image = {"type": "image_url", "image_url": {"url": "x"}}

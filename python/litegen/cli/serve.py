@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve one model over HTTP with OpenAI-compatible endpoints: "
         "GET /v1/models, POST /v1/completions and POST /v1/chat/completions (streaming with "
         "server-sent events, or not). Requests run one at a time in arrival order. Sampling: "
-        "temperature, top_p, max_tokens, stop, seed, plus top_k, min_p and "
-        "repetition_penalty. Needs the 'serve' extra (pip install 'litegen[serve]').",
+        "temperature, top_p, max_tokens, stop, seed, plus top_k, min_p, "
+        "repetition_penalty and ignore_eos. Needs the 'serve' extra (pip install "
+        "'litegen[serve]').",
     )
     add_model_args(serve)
     serve.add_argument(

@@ -4,8 +4,8 @@ testable on its own.
 
 Follows the OpenAI API: ``/v1/completions`` and ``/v1/chat/completions`` bodies, OpenAI's
 defaults (``temperature`` 1, ``top_p`` 1, ``max_tokens`` 16 for completions), errors as
-``{"error": {"message", "type", "param", "code"}}``. Extensions: ``top_k``, ``min_p`` and
-``repetition_penalty``. Features the engine does not have (several choices, log
+``{"error": {"message", "type", "param", "code"}}``. Extensions: ``top_k``, ``min_p``,
+``repetition_penalty`` and ``ignore_eos``. Features the engine does not have (several choices, log
 probabilities, tools, penalties other than repetition) are refused with a 400 rather than
 ignored.
 """
@@ -159,7 +159,12 @@ def _sampling(body: dict[str, Any], *, default_max_tokens: int, max_context: int
     if max_tokens is None:
         max_tokens = _integer(body, "max_completion_tokens", 0)
     seed = _integer(body, "seed", 0, 2**64 - 1)
-    return {
+    ignore_eos = body.get("ignore_eos", False)
+    if not isinstance(ignore_eos, bool):
+        raise ApiError(
+            400, f"'ignore_eos' must be a boolean, got {ignore_eos!r}", param="ignore_eos"
+        )
+    kwargs = {
         # The engine stops when the context is full, whatever the limit.
         "max_new_tokens": min(
             default_max_tokens if max_tokens is None else max_tokens, max_context
@@ -173,6 +178,9 @@ def _sampling(body: dict[str, Any], *, default_max_tokens: int, max_context: int
         "seed": secrets.randbits(63) if seed is None else seed,
         "stop": _stop(body),
     }
+    if ignore_eos:  # as llama.cpp's server: generate past the end-of-sequence tokens
+        kwargs["stop_token_ids"] = ()
+    return kwargs
 
 
 def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
