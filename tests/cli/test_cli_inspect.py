@@ -220,3 +220,31 @@ def test_model_explorer_loads_our_models(cli_model, int8_bundle):
                 }
             )
             assert seen == ours
+
+
+def test_damaged_flatbuffers_are_model_load_errors(cli_model, tmp_path):
+    """Truncated files and flipped table bytes: a ModelLoadError naming the file, never a
+    crash or a runaway read (the generated flatbuffer accessors check nothing)."""
+    import random
+
+    from litegen.errors import ModelLoadError
+    from litegen.inspection import read_tflite
+
+    data = cli_model.tflite.read_bytes()
+    rng = random.Random(0)
+    path = tmp_path / "damaged.tflite"
+    errors = 0
+    for trial in range(200):
+        if trial % 2:
+            damaged = bytearray(data[: rng.randint(8, 4000)])
+        else:
+            damaged = bytearray(data)
+            for _ in range(20):  # in the flatbuffer tables at the start of the file
+                damaged[rng.randrange(8, 3000)] ^= rng.randrange(1, 256)
+        path.write_bytes(bytes(damaged))
+        try:
+            read_tflite(path)
+        except ModelLoadError as exc:
+            assert str(path) in str(exc)
+            errors += 1
+    assert errors > 100

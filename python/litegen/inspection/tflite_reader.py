@@ -130,9 +130,12 @@ def read_tflite(path: str | os.PathLike[str]) -> TFLiteInfo:
                     )
                 try:
                     return _read(p, data)
-                except (IndexError, ValueError, UnicodeDecodeError) as exc:
-                    # The generated accessors do not bound-check: a damaged table shows up
-                    # as an out-of-range read or garbage.
+                except ModelLoadError:
+                    raise
+                except Exception as exc:
+                    # The generated accessors do not check bounds or types: a damaged table
+                    # shows up as an out-of-range read (IndexError, struct.error) or as
+                    # garbage values the flatbuffers library rejects (TypeError, ...).
                     raise ModelLoadError(f"'{p}' is a corrupt .tflite flatbuffer ({exc})") from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -143,12 +146,20 @@ def _str(value: bytes | None) -> str:
     return value.decode("utf-8") if value else ""
 
 
-def _tensor(sg: Any, index: int) -> TensorInfo:
+def _count(length: int, limit: int) -> range:
+    """``range(length)`` for a vector length read from the file. A damaged file can claim
+    billions of entries; a vector cannot have more entries than the file has 4-byte words."""
+    if not 0 <= length <= limit:
+        raise ValueError(f"a vector claims {length} entries")
+    return range(length)
+
+
+def _tensor(sg: Any, index: int, limit: int) -> TensorInfo:
     t = sg.Tensors(index)
     if t.ShapeSignatureLength():
-        shape = tuple(t.ShapeSignature(k) for k in range(t.ShapeSignatureLength()))
+        shape = tuple(t.ShapeSignature(k) for k in _count(t.ShapeSignatureLength(), limit))
     else:
-        shape = tuple(t.Shape(k) for k in range(t.ShapeLength()))
+        shape = tuple(t.Shape(k) for k in _count(t.ShapeLength(), limit))
     return TensorInfo(_str(t.Name()), _TENSOR_TYPE_NAMES.get(t.Type(), f"type{t.Type()}"), shape)
 
 
@@ -180,30 +191,37 @@ def _buffer_size(buffer: Any) -> int:
     return int(buffer.Size()) if buffer.Offset() > 1 else 0
 
 
+def _builtin_code(code: Any) -> int:
+    # Codes < 127 live in the deprecated int8 field, larger ones in the int32 field; the
+    # other field is 0 (or 127, "use the other field").
+    return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+
+
+def _is_custom(code: Any) -> bool:
+    return _builtin_code(code) == schema.BuiltinOperator.CUSTOM
+
+
 def _op_name(code: Any) -> str:
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == schema.BuiltinOperator.CUSTOM:
+    if _is_custom(code):
         return _str(code.CustomCode()) or "<custom>"
+    builtin = _builtin_code(code)
     return _BUILTIN_NAMES.get(builtin, f"<builtin {builtin}>")
 
 
 def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
     model = schema.Model.GetRootAs(data, 0)
-    op_names = [_op_name(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
-    custom_ops = sorted(
-        {
-            _str(model.OperatorCodes(i).CustomCode())
-            for i in range(model.OperatorCodesLength())
-            if max(
-                model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode()
-            )
-            == schema.BuiltinOperator.CUSTOM
-        }
-    )
-    subgraphs = [model.Subgraphs(i) for i in range(model.SubgraphsLength())]
+    limit = len(data) // 4
+
+    def count(length: int) -> range:
+        return _count(length, limit)
+
+    codes = [model.OperatorCodes(i) for i in count(model.OperatorCodesLength())]
+    op_names = [_op_name(code) for code in codes]
+    custom_ops = sorted({_str(code.CustomCode()) for code in codes if _is_custom(code)})
+    subgraphs = [model.Subgraphs(i) for i in count(model.SubgraphsLength())]
 
     signatures = []
-    for i in range(model.SignatureDefsLength()):
+    for i in count(model.SignatureDefsLength()):
         sig = model.SignatureDefs(i)
         index = sig.SubgraphIndex()
         if not 0 <= index < len(subgraphs):
@@ -211,28 +229,28 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
         sg = subgraphs[index]
 
         def mapped(tensor_map: Any, sg: Any = sg) -> TensorInfo:
-            t = _tensor(sg, tensor_map.TensorIndex())
+            t = _tensor(sg, tensor_map.TensorIndex(), limit)
             return TensorInfo(_str(tensor_map.Name()) or t.name, t.dtype, t.shape)
 
         histogram = Counter(
-            op_names[sg.Operators(k).OpcodeIndex()] for k in range(sg.OperatorsLength())
+            op_names[sg.Operators(k).OpcodeIndex()] for k in count(sg.OperatorsLength())
         )
         signatures.append(
             SignatureInfo(
                 name=_str(sig.SignatureKey()),
                 subgraph=index,
-                inputs=tuple(mapped(sig.Inputs(j)) for j in range(sig.InputsLength())),
-                outputs=tuple(mapped(sig.Outputs(j)) for j in range(sig.OutputsLength())),
+                inputs=tuple(mapped(sig.Inputs(j)) for j in count(sig.InputsLength())),
+                outputs=tuple(mapped(sig.Outputs(j)) for j in count(sig.OutputsLength())),
                 op_histogram=dict(histogram.most_common()),
             )
         )
 
-    buffer_sizes = [_buffer_size(model.Buffers(b)) for b in range(model.BuffersLength())]
-    metadata_buffers = {model.Metadata(i).Buffer() for i in range(model.MetadataLength())}
+    buffer_sizes = [_buffer_size(model.Buffers(b)) for b in count(model.BuffersLength())]
+    metadata_buffers = {model.Metadata(i).Buffer() for i in count(model.MetadataLength())}
     weights: list[WeightInfo] = []
     seen: set[int] = set()
     for sg in subgraphs:
-        for j in range(sg.TensorsLength()):
+        for j in count(sg.TensorsLength()):
             t = sg.Tensors(j)
             b = t.Buffer()
             if b in seen or not 0 < b < len(buffer_sizes) or buffer_sizes[b] == 0:
@@ -240,7 +258,7 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
             if b in metadata_buffers:
                 continue
             seen.add(b)
-            info = _tensor(sg, j)
+            info = _tensor(sg, j, limit)
             weights.append(
                 WeightInfo(
                     info.name,
@@ -252,7 +270,7 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
                     layer_index(info.name),
                 )
             )
-    metadata_names = tuple(_str(model.Metadata(i).Name()) for i in range(model.MetadataLength()))
+    metadata_names = tuple(_str(model.Metadata(i).Name()) for i in count(model.MetadataLength()))
     return TFLiteInfo(
         path=path,
         version=model.Version(),
