@@ -131,3 +131,46 @@ def test_app_without_a_socket(reference):
         assert missing.status_code == 404 and "error" in missing.json()
         wrong_method = client.get("/v1/completions")
         assert wrong_method.status_code == 405 and "error" in wrong_method.json()
+
+
+def test_worker_cancels_a_job_and_serves_the_next(reference):
+    """What happens when a client goes away: its job is cancelled within a step (no
+    result), and the request queued behind it runs normally."""
+    import asyncio
+
+    from litegen.serve.protocol import GenerationRequest
+    from litegen.serve.worker import EngineWorker
+
+    long = GenerationRequest(
+        "completion", "hello", None, {"max_new_tokens": 16000, "stop_token_ids": ()}
+    )
+    short = GenerationRequest("completion", "hello", None, {"max_new_tokens": 4})
+    expected = reference.new_session().generate("hello", max_new_tokens=4)
+
+    async def scenario() -> tuple[list, list]:
+        worker = EngineWorker(reference)
+        worker.start()
+        try:
+            first, second = worker.submit(long), worker.submit(short)
+            assert (await first.events.get()).kind == "start"
+            assert (await first.events.get()).kind == "piece"
+            worker.cancel(first)
+            first_events = []
+            while (event := await first.events.get()).kind != "done":
+                first_events.append(event)
+            first_events.append(event)
+            second_events = []
+            while (event := await second.events.get()).kind != "done":
+                second_events.append(event)
+            second_events.append(event)
+            return first_events, second_events
+        finally:
+            worker.stop()
+
+    first_events, second_events = asyncio.run(scenario())
+    assert first_events[-1].result is None  # cancelled
+    assert len(first_events) < 16000
+    assert second_events[0].kind == "start"
+    text = "".join(e.text for e in second_events if e.kind == "piece")
+    assert text == expected.text
+    assert second_events[-1].result.token_ids == expected.token_ids

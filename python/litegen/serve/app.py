@@ -7,6 +7,7 @@ worker thread; handlers only parse, queue and relay events, so the event loop st
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -32,7 +33,27 @@ from litegen.serve.protocol import (
     parse_completion,
     usage,
 )
-from litegen.serve.worker import EngineWorker, Job, ShuttingDown
+from litegen.serve.worker import EngineWorker, Event, Job, ShuttingDown
+
+# How often a non-streamed request checks whether its client is still there (a client
+# that gave up should not keep the engine busy for the other requests).
+DISCONNECT_POLL_S = 0.25
+CLIENT_CLOSED = 499  # nginx's code for "client closed request": nobody reads it anyway
+
+
+class _ClientWatch:
+    """Whether an HTTP client is still connected, asked at most every DISCONNECT_POLL_S."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._next_check = 0.0
+
+    async def gone(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + DISCONNECT_POLL_S
+        return await self._request.is_disconnected()
 
 
 def _error_response(error: ApiError) -> JSONResponse:
@@ -119,11 +140,14 @@ def create_app(generator: Generator, model_id: str | None = None) -> Starlette:
         except ApiError as error:
             return _error_response(error)
         job = worker.submit(parsed)
+        client = _ClientWatch(request)
         try:
-            first = await job.events.get()
+            first = await next_event(job, client)
         except BaseException:
             worker.cancel(job)
             raise
+        if first is None:
+            return Response(status_code=CLIENT_CLOSED)
         if first.kind == "error":
             return _error_response(_engine_error(first.error or RuntimeError("unknown")))
         ids = ResponseIds.new(parsed.kind, model_name)
@@ -133,13 +157,29 @@ def create_app(generator: Generator, model_id: str | None = None) -> Starlette:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        return await collect(job, parsed, ids)
+        return await collect(client, job, parsed, ids)
 
-    async def collect(job: Job, parsed: GenerationRequest, ids: ResponseIds) -> Response:
+    async def next_event(job: Job, client: _ClientWatch) -> Event | None:
+        """The job's next event, or None once the client has gone (the job is then
+        cancelled). Streams need no such watch: Starlette cancels them on disconnect."""
+        while True:
+            if await client.gone():
+                worker.cancel(job)
+                return None
+            try:
+                return await asyncio.wait_for(job.events.get(), DISCONNECT_POLL_S)
+            except asyncio.TimeoutError:
+                continue
+
+    async def collect(
+        client: _ClientWatch, job: Job, parsed: GenerationRequest, ids: ResponseIds
+    ) -> Response:
         pieces: list[str] = []
         try:
             while True:
-                event = await job.events.get()
+                event = await next_event(job, client)
+                if event is None:
+                    return Response(status_code=CLIENT_CLOSED)
                 if event.kind == "piece":
                     pieces.append(event.text)
                 elif event.kind == "error":
