@@ -95,8 +95,10 @@ def test_bare_tflite_needs_a_tokenizer(cli_model):
     proc = run(cli_model, "run", *args, "-n", str(NEW))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == expected.text + "\n"
-    # No chat template in a bare model: --chat says so.
+    # No chat template in a bare model: --chat and chat say so.
     assert "no chat template" in one_error_line(run(cli_model, "run", *args, "--chat"))
+    chat = run(cli_model, "chat", *args[:1], *args[2:], stdin="hi\n")
+    assert "no chat template" in one_error_line(chat)
 
 
 def test_errors_are_one_line_unless_debug(cli_model, tmp_path):

@@ -8,6 +8,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -261,3 +262,22 @@ def test_signal_during_a_stream_shuts_down_cleanly(cli_model, sig):
     assert status == 0, err
     assert "Traceback" not in err
     assert rest[-1] == "data: [DONE]" and len(rest) < 16000
+
+
+def test_missing_serve_extra_is_one_clear_line(cli_model):
+    blocker = (
+        "import sys; sys.modules['uvicorn'] = None; "
+        "from litegen.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker, "serve", str(cli_model.bundle), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_model.env(),
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "litegen: error: litegen serve needs the 'serve' extra (uvicorn is missing): "
+        "pip install 'litegen[serve]'"
+    ]
