@@ -1,6 +1,6 @@
 """``litegen chat`` driven through a pseudo-terminal, as a person would: two turns (each
 checked against the Python API), Ctrl-C in the middle of a long answer, a turn after it
-on the same session, Ctrl-D to quit."""
+on the same session, /reset, Ctrl-D to quit."""
 
 from __future__ import annotations
 
@@ -78,6 +78,17 @@ def test_chat_turns_ctrl_c_and_quit(cli_model, reference):
         _, prompt_tokens, reused = ask(child, "short answer please")
         assert reused > second_turn_tokens
         assert prompt_tokens < 16000
+
+        # /reset: a new conversation, nothing reused, the same answer as a fresh session.
+        child.sendline("/reset")
+        child.expect_exact("[new conversation]")
+        child.expect_exact(">>> ")
+        expected = reference.new_session().chat(
+            [{"role": "user", "content": "hello"}], max_new_tokens=NEW, stop_token_ids=()
+        )
+        answer, prompt_tokens, reused = ask(child, "hello")
+        assert answer == shown(expected.text)
+        assert (prompt_tokens, reused) == (expected.stats.prompt_tokens, 0)
 
         child.sendeof()
         child.expect(pexpect.EOF)
