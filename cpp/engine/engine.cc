@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "engine/session.h"
@@ -22,7 +23,7 @@ Status DiscoverSignature(const SignatureSpec& sig, bool is_prefill, const std::s
                   what + " is not a litegen LLM signature: " + reason +
                       " (expected tokens int32 [1, T], input_pos int32 [T], "
                       "kv_cache_k_<i> / kv_cache_v_<i> float32 [1, Hkv, S, D] -> logits "
-                      "float32 [1, T, V], as litegen.convert(..., form=\"fast\") writes)");
+                      "float32 [1, T or 1, V], as litegen.convert(..., form=\"fast\") writes)");
   };
   const int32_t t = is_prefill ? kDynamicDim : 1;
   inputs.tokens = sig.FindInput("tokens");
@@ -42,8 +43,10 @@ Status DiscoverSignature(const SignatureSpec& sig, bool is_prefill, const std::s
     return bad("input 'input_pos' is " + ElementTypeName(pos.type) + " " + ShapeText(pos.shape));
   }
   const TensorSpec& logits = sig.outputs[inputs.logits];
-  if (logits.type != kLiteRtElementTypeFloat32 || logits.shape.size() != 3 ||
-      logits.shape[0] != 1 || logits.shape[2] < 1) {
+  // Prefill: every row (dynamic, like tokens) or the last row only; decode: one row.
+  const bool rows_ok = logits.shape.size() == 3 && (logits.shape[1] == 1 || logits.shape[1] == t);
+  if (logits.type != kLiteRtElementTypeFloat32 || !rows_ok || logits.shape[0] != 1 ||
+      logits.shape[2] < 1) {
     return bad("output 'logits' is " + ElementTypeName(logits.type) + " " +
                ShapeText(logits.shape));
   }
@@ -52,6 +55,7 @@ Status DiscoverSignature(const SignatureSpec& sig, bool is_prefill, const std::s
   }
   if (is_prefill) {
     interface.vocab_size = logits.shape[2];
+    interface.prefill_last_logits = logits.shape[1] == 1;
   } else if (logits.shape[2] != interface.vocab_size) {
     return bad("vocabulary " + std::to_string(logits.shape[2]) + " differs from prefill's " +
                std::to_string(interface.vocab_size));
@@ -151,7 +155,9 @@ Expected<std::shared_ptr<Engine>> Engine::Create(const std::string& model_path,
   auto engine = std::make_shared<Engine>(Token{}, options);
   engine->interface_ = std::move(interface);
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(engine->interface_.vocab_size);
-  const size_t cap = std::max<size_t>(1, kMaxPrefillLogitsBytes / row_bytes);
+  const size_t cap = engine->interface_.prefill_last_logits
+                        ? std::numeric_limits<size_t>::max()
+                        : std::max<size_t>(1, kMaxPrefillLogitsBytes / row_bytes);
   engine->prefill_chunk_ = static_cast<int>(std::min<size_t>(
       {static_cast<size_t>(options.prefill_chunk_size), cap,
        static_cast<size_t>(engine->interface_.max_context)}));

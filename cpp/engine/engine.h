@@ -5,7 +5,8 @@
 //
 // The model interface (what litegen.convert(..., form="fast") writes):
 //   prefill: tokens int32 [1, -1], input_pos int32 [-1], kv_cache_{k,v}_{i} float32
-//            [1, Hkv, S, D] (updated in place) -> logits float32 [1, T, V]
+//            [1, Hkv, S, D] (updated in place) -> logits float32 [1, 1, V] (the last
+//            position; [1, T, V] from a signature exported with every row is accepted)
 //   decode:  the same with T = 1.
 #ifndef LITEGEN_CPP_ENGINE_ENGINE_H_
 #define LITEGEN_CPP_ENGINE_ENGINE_H_
@@ -27,9 +28,10 @@ struct EngineOptions {
   // XNNPack weight-cache file (strongly recommended: prefill and decode then share one
   // packed copy of the weights). Empty disables it.
   std::string weight_cache_path;
-  // Longest prefill run; longer prompts are processed in chunks. The prefill signature
-  // returns logits for every token ([1, T, V]), so the chunk is also capped to keep that
-  // buffer under kMaxPrefillLogitsBytes.
+  // Longest prefill run; longer prompts are processed in chunks. A prefill signature
+  // that returns logits for every token ([1, T, V]) also caps the chunk to keep that
+  // buffer under kMaxPrefillLogitsBytes (litegen.convert's fast form returns the last
+  // row only, [1, 1, V]).
   int prefill_chunk_size = 512;
 };
 
@@ -46,6 +48,8 @@ struct ModelInterface {
   int num_layers = 0;
   int max_context = 0;  // S: KV rows per layer = the longest conversation
   int vocab_size = 0;
+  // Prefill returns the last position's logits only ([1, 1, V]) instead of [1, T, V].
+  bool prefill_last_logits = false;
   std::vector<LayerCacheShape> layers;
   // Input indices per signature (signature input order is the model's, not ours).
   struct Inputs {

@@ -62,7 +62,7 @@ Status Session::Allocate() {
   LITEGEN_ASSIGN_OR_RETURN(prefill_tokens_mem_, AllocateAligned(sizeof(int32_t) * chunk));
   LITEGEN_ASSIGN_OR_RETURN(prefill_pos_mem_, AllocateAligned(sizeof(int32_t) * chunk));
   LITEGEN_ASSIGN_OR_RETURN(prefill_logits_mem_,
-                           AllocateAligned(sizeof(float) * static_cast<size_t>(chunk) * V));
+                           AllocateAligned(sizeof(float) * PrefillLogitsRows() * V));
 
   // Input pointer vectors in each signature's order; caches are shared by both.
   auto fill = [&](const ModelInterface::Inputs& in, std::vector<const HostTensor*>& out) {
@@ -113,10 +113,12 @@ Status Session::RunPrefillChunk(const std::vector<int>& tokens, size_t begin, si
                                             sizeof(int32_t) * chunk, "tokens"));
   LITEGEN_ASSIGN_OR_RETURN(HostTensor pos_t, HostTensor::Wrap(kLiteRtElementTypeInt32, {T}, pos,
                                                               sizeof(int32_t) * chunk, "input_pos"));
+  const size_t rows = PrefillLogitsRows();
   LITEGEN_ASSIGN_OR_RETURN(
       HostTensor logits_t,
-      HostTensor::Wrap(kLiteRtElementTypeFloat32, {1, T, mi.vocab_size},
-                       prefill_logits_mem_.get(), sizeof(float) * chunk * mi.vocab_size, "logits"));
+      HostTensor::Wrap(kLiteRtElementTypeFloat32,
+                       {1, mi.prefill_last_logits ? 1 : T, mi.vocab_size},
+                       prefill_logits_mem_.get(), sizeof(float) * rows * mi.vocab_size, "logits"));
   prefill_inputs_[mi.prefill.tokens] = &tokens_t;
   prefill_inputs_[mi.prefill.input_pos] = &pos_t;
   const Status status = engine_->Run(/*prefill=*/true, prefill_inputs_, {&logits_t});
@@ -142,7 +144,9 @@ Expected<const float*> Session::Prefill(const std::vector<int>& tokens,
     LITEGEN_RETURN_IF_ERROR(RunPrefillChunk(tokens, begin, end));
     history_.insert(history_.end(), tokens.begin() + begin, tokens.begin() + end);
   }
-  const size_t last = (tokens.size() - common - 1) % chunk;  // row in the final chunk
+  // The last prompt token's row in the final chunk's logits.
+  const size_t last =
+      engine_->interface().prefill_last_logits ? 0 : (tokens.size() - common - 1) % chunk;
   return static_cast<const float*>(prefill_logits_mem_.get()) +
          last * static_cast<size_t>(engine_->interface().vocab_size);
 }

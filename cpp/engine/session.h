@@ -68,6 +68,12 @@ class Session {
   Status CheckTokens(const std::vector<int>& tokens) const;
   // Runs prefill on tokens[begin, end) at positions begin..end-1.
   Status RunPrefillChunk(const std::vector<int>& tokens, size_t begin, size_t end);
+  // Rows of the prefill logits buffer: 1, or one per token of a chunk.
+  size_t PrefillLogitsRows() const {
+    return engine_->interface().prefill_last_logits
+               ? 1
+               : static_cast<size_t>(engine_->prefill_chunk());
+  }
 
   std::shared_ptr<Engine> engine_;
   std::vector<HostTensor> k_cache_, v_cache_;

@@ -36,14 +36,14 @@ class Agreement:
         )
 
 
-def compare(model: Any, step: StepFn, seed: int = 0) -> Agreement:
+def compare(model: Any, step: StepFn, seed: int = 0, num_prompts: int = NUM_PROMPTS) -> Agreement:
     """Run ``step`` and the PyTorch ``model`` over the same inputs; every position of the
     prefill and of each decode step counts."""
     gen = torch.Generator().manual_seed(seed)
     vocab = model.config.vocab_size
     cosines: list[float] = []
     agree = 0
-    for _ in range(NUM_PROMPTS):
+    for _ in range(num_prompts):
         tokens = torch.randint(3, vocab, (1, PROMPT_LEN), generator=gen)
         cache = model.new_kv_cache(max_seq_len=MAX_CONTEXT)
         pos = torch.arange(PROMPT_LEN)

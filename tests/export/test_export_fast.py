@@ -9,7 +9,6 @@ import torch
 from authoring_hf_models import FAMILIES
 from export_helpers import DECODE_STEPS, LOGIT_RTOL, MAX_CONTEXT, PREFILL_LEN, prompt, rel_diff
 
-from litegen.errors import ModelLoadError
 from litegen.export.tflite_schema import schema
 
 KV_OP, SDPA_OP = b"LITEGEN_KV_CACHE_UPDATE", b"LITEGEN_SDPA"
@@ -80,18 +79,10 @@ def test_fast_structure(name, exported):
 
 
 def _load_runtime(path):
-    """litegen's runtime, or a skip while the C++ custom kernels are not registered."""
+    """litegen's runtime with its C++ custom kernels (LITEGEN_SDPA / KV_CACHE_UPDATE)."""
     from litegen.runtime import Model
 
-    try:
-        return Model(path, num_threads=1, weight_cache=False)
-    except ModelLoadError as e:
-        if "which is not registered" in str(e) and "LITEGEN_" in str(e):
-            pytest.skip(
-                "litegen's C++ custom-op kernels (LITEGEN_KV_CACHE_UPDATE/LITEGEN_SDPA) are "
-                f"not registered in the runtime yet: {e}"
-            )
-        raise
+    return Model(path, num_threads=1, weight_cache=False)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -136,3 +127,43 @@ def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
         assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL, f"decode step {step}"
         assert int(out["logits"][0, -1].argmax()) == int(ref[0, -1].argmax())
         token = int(ref[0, -1].argmax())
+
+
+@pytest.mark.parametrize("name", ["llama", "gemma2"])
+def test_convert_fast_prefill_returns_the_last_row(name, family, tmp_path):
+    """litegen.convert's fast form: prefill's logits are [1, 1, V], the last position's
+    (the LM head skips the other rows); last_logits=False keeps [1, T, V]."""
+    import litegen
+
+    fam = family(name)
+    model = fam.model
+    tokens = prompt(model.config.vocab_size)
+    with torch.no_grad():
+        ref = model(tokens, torch.arange(PREFILL_LEN), model.new_kv_cache(max_seq_len=MAX_CONTEXT))
+    for last_logits, expected in ((None, ref[:, -1:]), (False, ref)):
+        path = litegen.convert(
+            fam.checkpoint,
+            tmp_path / f"{last_logits}.tflite",
+            max_context=MAX_CONTEXT,
+            last_logits=last_logits,
+        )
+        runtime = _load_runtime(path)
+        (logits,) = runtime.signatures["prefill"].outputs
+        assert logits.shape == (
+            (1, 1, model.config.vocab_size)
+            if last_logits is None
+            else (1, -1, model.config.vocab_size)
+        )
+        feeds = {
+            spec.name: np.zeros(spec.shape, np.float32)
+            for spec in runtime.signatures["prefill"].inputs
+            if spec.name.startswith("kv_cache_")
+        }
+        out = runtime.run(
+            "prefill",
+            tokens=tokens.numpy().astype(np.int32),
+            input_pos=np.arange(PREFILL_LEN, dtype=np.int32),
+            **feeds,
+        )
+        assert out["logits"].shape == tuple(expected.shape)
+        assert rel_diff(out["logits"], expected.numpy()) <= LOGIT_RTOL

@@ -110,6 +110,8 @@ class Shapes(nn.Module):
             x[:, 1],
             x[..., 2:5],
             x[: n - 1],
+            x[-1:],  # negative bounds on the dynamic dim: counted from the end at run time
+            x[-2:-1],
             x.unsqueeze(1).squeeze(1),
             torch.cat([x, x * 2], dim=-1),
             x.split([2, 4], dim=-1)[1],

@@ -10,7 +10,9 @@ of 0.2-3.5% of the logits' standard deviation, below the int8 model's per-logit 
 arithmetic (int8 per-row weights, int8 asymmetric per-row activations as XNNPack's qd8
 kernels do) flips the same way (llama: 96.6%; int8 weights alone: 98.9%): it is the
 precision of dynamic-range int8 on near ties, not an exporter error. Those families are
-held to 95% overall and to 100% on decisive positions (margin >= 10% of the std).
+held to 95% overall and to 100% on decisive positions (margin >= 10% of the std). The
+issue's 98% bar is asserted on a briefly trained model (test_int8_top1_on_a_trained_model),
+whose margins look like a trained LLM's rather than random weights' (measured 99.4%).
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ def quant_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Qu
 
 def _convert(fam: QuantFamily, tmp_path: Path, quant: str, form: str) -> Path:
     out = tmp_path / f"{fam.name}-{form}.tflite"
-    return litegen.convert(fam.checkpoint, out, quant=quant, form=form, max_context=MAX_CONTEXT)
+    # Every prefill row is compared (more positions than the last one generation reads).
+    return litegen.convert(
+        fam.checkpoint, out, quant=quant, form=form, max_context=MAX_CONTEXT, last_logits=False
+    )
 
 
 def _decisive_top1(model, step) -> float:
@@ -126,6 +131,66 @@ def test_int8_portable_matches_fp32_in_stock_interpreter(name, quant_family, tmp
         Interpreter(model_path=str(_convert(fam, tmp_path, "int8", "portable")))
     )
     _check_int8(name, fam.model, step, compare(fam.model, step))
+
+
+def _train_ambiguous_bigram(model: torch.nn.Module, steps: int = 150) -> None:
+    """A few seconds of training on next-token data that is ambiguous by design: after
+    token x comes (5x + 7) mod V with probability 0.4, (11x + 3) mod V with 0.35, else a
+    random token. The model's logits then have trained-LLM-like top-1/top-2 margins: most
+    positions decisive, some close (2% under 0.05 std), instead of the Gaussian near ties
+    of random weights."""
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module-scoped: runs before the per-test single-thread fixture
+    model.train()
+    for _ in range(steps):
+        x = torch.randint(3, vocab, (16, 16), generator=gen)
+        r = torch.rand(x.shape, generator=gen)
+        y = torch.where(
+            r < 0.4,
+            (x * 5 + 7) % vocab,
+            torch.where(
+                r < 0.75, (x * 11 + 3) % vocab, torch.randint(3, vocab, x.shape, generator=gen)
+            ),
+        )
+        logits = model(input_ids=x).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained_llama(tmp_path_factory: pytest.TempPathFactory) -> QuantFamily:
+    spec = FAMILIES["llama"]
+    spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "initializer_range": INIT_RANGE})
+    hf = spec.build()
+    _train_ambiguous_bigram(hf)
+    path = tmp_path_factory.mktemp("trained_llama")
+    hf.save_pretrained(path)
+    model = litegen.from_pretrained(path, progress=False, kv_cache_max_len=MAX_CONTEXT)
+    return QuantFamily("trained_llama", path, model)
+
+
+@pytest.mark.parametrize("form", ["fast", "portable"])
+def test_int8_top1_on_a_trained_model(form, trained_llama, tmp_path):
+    """The issue's bar without the random-weight near ties: on a (briefly) trained model,
+    int8 dynamic range keeps cosine >= 0.999 and top-1 >= 98% over random prompts."""
+    from litegen.runtime import Model
+
+    path = _convert(trained_llama, tmp_path, "int8", form)
+    if form == "fast":
+        step = runtime_step(Model(path, num_threads=1, weight_cache=False))
+    else:
+        step = interpreter_step(Interpreter(model_path=str(path)))
+    agreement = compare(trained_llama.model, step, num_prompts=16)  # 176 positions
+    print(f"trained llama int8 {form}: {agreement}")
+    assert agreement.min_cosine >= MIN_COSINE_INT8, str(agreement)
+    assert agreement.top1 >= MIN_TOP1_INT8, str(agreement)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

@@ -74,7 +74,10 @@ class DecoderModel(nn.Module):
         tokens: torch.Tensor,
         input_pos: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
+        last_logits: bool = False,
     ) -> torch.Tensor:
+        """Logits [B, T, V] (``last_logits``: [B, 1, V] for the last position only, which
+        is all generation needs and skips the LM head for the other rows)."""
         if input_pos is None:
             if kv_cache is not None:
                 raise InputError("a cached step needs input_pos (the absolute positions)")
@@ -85,6 +88,8 @@ class DecoderModel(nn.Module):
         ropes = [rope(input_pos) for rope in self.ropes]
         for i, block in enumerate(self.transformer_blocks):
             x = block(x, ropes[self.rope_index[i]], input_pos, kv_cache, i)
+        if last_logits:
+            x = x[:, -1:, :]
         logits = self.lm_head(self.final_norm(x))
         cap = self.config.final_logit_softcap
         if cap:

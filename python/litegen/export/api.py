@@ -58,14 +58,16 @@ class SignatureBuilder:
         *,
         sample_kwargs: dict[str, Any] | None = None,
         dynamic: bool | None = None,
+        last_logits: bool = False,
     ) -> SignatureBuilder:
         """Add signature ``name``: ``model(tokens, input_pos, kv_cache)`` traced on the
         sample inputs (a tuple, or ``sample_kwargs`` with those keys). The token count is
-        dynamic when the sample has more than one token, unless ``dynamic`` is given."""
+        dynamic when the sample has more than one token, unless ``dynamic`` is given.
+        ``last_logits``: output the last position's logits only ([1, 1, V])."""
         if (sample_args is None) == (sample_kwargs is None):
             raise ConfigError(f"signature {name!r}: pass exactly one of sample_args/sample_kwargs")
         sample = sample_args if sample_args is not None else sample_kwargs
-        self._specs.append(make_signature(name, model, sample, dynamic))
+        self._specs.append(make_signature(name, model, sample, dynamic, last_logits))
         return self
 
     def convert(
@@ -93,10 +95,16 @@ def signature(
     *,
     sample_kwargs: dict[str, Any] | None = None,
     dynamic: bool | None = None,
+    last_logits: bool = False,
 ) -> SignatureBuilder:
     """Start a model file with signature ``name`` (see :meth:`SignatureBuilder.signature`)."""
     return SignatureBuilder().signature(
-        name, model, sample_args, sample_kwargs=sample_kwargs, dynamic=dynamic
+        name,
+        model,
+        sample_args,
+        sample_kwargs=sample_kwargs,
+        dynamic=dynamic,
+        last_logits=last_logits,
     )
 
 
@@ -119,6 +127,7 @@ def convert(
     force: bool = False,
     progress: bool | Progress = False,
     lazy: bool = True,
+    last_logits: bool | None = None,
 ) -> Path:
     """Convert a HuggingFace checkpoint directory to a ``.tflite`` file with ``prefill``
     (dynamic token count) and ``decode`` (one token) signatures and a KV cache of
@@ -129,6 +138,9 @@ def convert(
     such as ``"int4-b32,lm_head=int8"`` (:mod:`litegen.quantize.recipe`) - or a
     ``QuantRecipe``. ``lazy`` (default) streams the large weights from the checkpoint
     while the file is written instead of loading the float32 model first.
+    ``last_logits``: ``prefill`` outputs the last position's logits only ([1, 1, V], all
+    that generation reads; the LM head runs on one row) - the default for the fast form;
+    ``False`` keeps every row ([1, T, V]), the portable form's default.
 
     Raises :class:`ExportError` (existing output without ``force``, unwritable path,
     unsupported quantization or output format, unsupported op), :class:`ConfigError`,
@@ -143,6 +155,7 @@ def convert(
         force=force,
         progress=progress,
         lazy=lazy,
+        last_logits=last_logits,
     ).path
 
 
@@ -156,11 +169,13 @@ def convert_checkpoint(
     force: bool = False,
     progress: bool | Progress = False,
     lazy: bool = True,
+    last_logits: bool | None = None,
 ) -> ConversionResult:
     """:func:`convert`, returning the quantization report and sizes with the path."""
     if isinstance(max_context, bool) or not isinstance(max_context, int) or max_context < 1:
         raise ConfigError(f"max_context must be a positive integer, got {max_context!r}")
     check_form(form)
+    last = form == "fast" if last_logits is None else bool(last_logits)
     resolve_quant(quant)  # a bad recipe fails before any expensive work
     out = check_output_path(out_path, force=force, litertlm=True)  # fail before any work
     if out.suffix.lower() == ".litertlm":
@@ -185,7 +200,7 @@ def convert_checkpoint(
                 form=form,
                 max_context=max_context,
                 export=lambda tmp: _convert(
-                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy
+                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, last_logits=last
                 ),
             )
         elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
@@ -198,11 +213,22 @@ def convert_checkpoint(
                 form=form,
                 max_context=max_context,
                 export=lambda tmp, lens: _convert(
-                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, prefill_lens=lens
+                    hf_dir,
+                    tmp,
+                    quant,
+                    form,
+                    max_context,
+                    True,
+                    reporter,
+                    lazy,
+                    prefill_lens=lens,
+                    last_logits=last,
                 ),
             )
         else:
-            result = _convert(hf_dir, out, quant, form, max_context, force, reporter, lazy)
+            result = _convert(
+                hf_dir, out, quant, form, max_context, force, reporter, lazy, last_logits=last
+            )
     except BaseException:
         reporter.close(ok=False)
         raise
@@ -220,6 +246,7 @@ def _convert(
     progress: Progress,
     lazy: bool,
     prefill_lens: tuple[int, ...] = (),
+    last_logits: bool = False,
 ) -> ConversionResult:
     """No ``prefill_lens``: one ``prefill`` signature with a dynamic token count; else a
     fixed-length ``prefill_N`` per N (what LiteRT-LM reads), then ``decode``."""
@@ -246,10 +273,21 @@ def _convert(
     decode = (torch.zeros((1, 1), dtype=torch.int32), torch.zeros(1, dtype=torch.int32), cache)
     if prefill_lens:
         specs = [
-            make_signature(f"prefill_{n}", model, prefill(n), dynamic=False) for n in prefill_lens
+            make_signature(
+                f"prefill_{n}", model, prefill(n), dynamic=False, last_logits=last_logits
+            )
+            for n in prefill_lens
         ]
     else:
-        specs = [make_signature("prefill", model, prefill(min(8, max_context)), dynamic=True)]
+        specs = [
+            make_signature(
+                "prefill",
+                model,
+                prefill(min(8, max_context)),
+                dynamic=True,
+                last_logits=last_logits,
+            )
+        ]
     specs.append(make_signature("decode", model, decode, dynamic=False))
     converted = convert_signatures(
         specs, form=form, quant_config=quant, progress=progress, lazy_weights=lazy_weights

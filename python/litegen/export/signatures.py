@@ -4,7 +4,9 @@ Each signature runs ``model(tokens, input_pos, kv_cache)`` on flat inputs:
 
 - ``tokens`` int32 [1, T], ``input_pos`` int32 [T] (absolute positions);
 - per layer ``kv_cache_k_{i}``, ``kv_cache_v_{i}`` float32 [1, Hkv, S_max, D];
-- outputs ``logits`` [1, T, V] and the updated caches (the converter decides which
+- outputs ``logits`` [1, T, V] (or [1, 1, V], the last position only, with
+  ``last_logits``: what generation reads; the LM head then runs on one row) and the
+  updated caches (the converter decides which
   outputs the file keeps: the fast form updates caches in place and drops them).
 
 T is dynamic (1..S_max, no padding) when the sample has more than one token (prefill),
@@ -13,6 +15,7 @@ static otherwise (decode), unless ``dynamic`` says otherwise.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +38,7 @@ class SignatureSpec:
     input_pos: torch.Tensor
     kv_cache: KVCache
     dynamic: bool
+    last_logits: bool = False
 
     @property
     def num_layers(self) -> int:
@@ -48,7 +52,11 @@ class SignatureSpec:
 
 
 def make_signature(
-    name: str, model: nn.Module, sample_args: Any, dynamic: bool | None = None
+    name: str,
+    model: nn.Module,
+    sample_args: Any,
+    dynamic: bool | None = None,
+    last_logits: bool = False,
 ) -> SignatureSpec:
     """Validate ``sample_args`` — ``(tokens, input_pos, kv_cache)`` or a dict with those
     keys — and build the :class:`SignatureSpec`."""
@@ -103,22 +111,34 @@ def make_signature(
         input_pos.to(torch.int32),
         kv_cache,
         dynamic=t > 1 if dynamic is None else bool(dynamic),
+        last_logits=bool(last_logits),
     )
 
 
 class CachedStep(nn.Module):
     """``model(tokens, input_pos, kv_cache)`` with the caches as flat tensors
-    (k0, v0, k1, v1, ...) in and out, as torch.export wants."""
+    (k0, v0, k1, v1, ...) in and out, as torch.export wants. ``last_logits`` keeps the
+    last position's logits only; a model whose forward has a ``last_logits`` argument
+    (litegen's ``DecoderModel``) then skips the LM head for the other rows."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, last_logits: bool = False) -> None:
         super().__init__()
         self.m = model
+        self.last_logits = last_logits
+        self.native_last = (
+            last_logits and "last_logits" in inspect.signature(model.forward).parameters
+        )
 
     def forward(
         self, tokens: torch.Tensor, input_pos: torch.Tensor, *caches: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         cache = KVCache(list(caches[0::2]), list(caches[1::2]))
-        logits = self.m(tokens, input_pos, cache)
+        if self.native_last:
+            logits = self.m(tokens, input_pos, cache, last_logits=True)
+        else:
+            logits = self.m(tokens, input_pos, cache)
+            if self.last_logits:
+                logits = logits[:, -1:, :]
         flat: list[torch.Tensor] = []
         for k, v in zip(cache.k, cache.v, strict=True):
             flat += [k, v]
@@ -142,7 +162,10 @@ def export_signature(spec: SignatureSpec) -> ExportedProgram:
     try:
         with torch.no_grad():
             program = torch.export.export(
-                CachedStep(spec.model), args, dynamic_shapes=dynamic_shapes, strict=False
+                CachedStep(spec.model, spec.last_logits),
+                args,
+                dynamic_shapes=dynamic_shapes,
+                strict=False,
             )
     except Exception as e:  # torch raises many types; keep the cause chained
         raise ExportError(f"torch.export of signature {spec.name!r} failed: {e}") from e

@@ -102,8 +102,10 @@ def _slice(
     )
     if not whole_end and s_end is None and isinstance(size, torch.SymInt):
         whole_end = end.node.expr == size.node.expr  # type: ignore[union-attr]
-    if (s_start is not None and s_start < 0) or (s_end is not None and s_end < 0 and not whole_end):
-        raise UnsupportedOpError("negative slice bounds on a dynamic dimension")
+    if step != 1 and ((s_start or 0) < 0 or (s_end is not None and s_end < 0 and not whole_end)):
+        raise UnsupportedOpError("negative slice bounds with a step on a dynamic dimension")
+    # Negative bounds left here are on a dynamic dimension: STRIDED_SLICE counts them from
+    # the end at run time, as Python does (e.g. x[:, -1:] for the last position).
     others = ((1 << rank) - 1) & ~(1 << dim)
     opts = schema.StridedSliceOptionsT()
     opts.beginMask = others
