@@ -118,3 +118,22 @@ def test_errors_are_one_line_unless_debug(cli_model, tmp_path):
 
     no_file = run(cli_model, "run", str(cli_model.bundle), "-f", str(tmp_path / "nope.txt"))
     assert "nope.txt" in one_error_line(no_file)
+
+
+def test_ctrl_c_stops_a_run(cli_model):
+    """SIGINT while the text streams: the generation is cancelled, one line, status 130."""
+    import signal
+
+    args = [str(cli_model.bundle), PROMPT, "-n", "16000", "--ignore-eos", "--no-chat-template"]
+    proc = subprocess.Popen(
+        litegen_command("run", *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_model.env(),
+    )
+    assert proc.stdout is not None and proc.stdout.read(1)  # the text has started
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err.decode() and "litegen: interrupted" in err.decode()
+    assert b"prompt tokens" not in err  # no stats: the run did not finish
