@@ -5,10 +5,11 @@ the stats line."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from litegen.generate import Generator
+    from litegen.generate import GenerationStats, Generator
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -115,13 +116,13 @@ def require_tokenizer(gen: Generator) -> None:
         )
 
 
-def format_stats(stats: Any, *, verbose: bool = False) -> str:
+def format_stats(stats: GenerationStats, *, verbose: bool = False) -> str:
     """One line for people; ``verbose``: every field as ``key: value`` lines (the format
     of ``litegen-run``, easy to grep)."""
     if verbose:
         return "\n".join(
             f"{key}: {value:.6f}" if isinstance(value, float) else f"{key}: {value}"
-            for key, value in vars(stats).items()
+            for key, value in dataclasses.asdict(stats).items()
         )
     reused = f", {stats.reused_tokens} reused" if stats.reused_tokens else ""
     return (
