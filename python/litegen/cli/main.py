@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
 from litegen.errors import LitegenError
 
-SUBCOMMANDS = ("convert",)
+# In --help order. A subcommand whose module is not installed yet (developed on another
+# branch) is left out rather than breaking the whole command.
+SUBCOMMANDS = ("convert", "run", "chat", "bench", "inspect", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"litegen.cli.{name}").register(sub)
+        module = f"litegen.cli.{name}"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(sub)
+    for command in sub.choices.values():
+        # Also accepted after the subcommand (``litegen run ... --debug``); SUPPRESS keeps
+        # the top-level value when it is not given there.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -50,3 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("litegen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout was closed early (``litegen inspect m.litegen | head``): not an error.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
