@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include "bench/json_writer.h"
 #include "engine/session.h"
@@ -93,6 +94,17 @@ double Median(std::vector<double> values) {
 }
 
 int64_t PeakRssBytes() {
+  // VmHWM is this program's own high-water mark. ru_maxrss is not: Linux carries it over
+  // execve, so a child started by a large parent (a Python harness) would report the
+  // parent's RSS at fork time.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      long long kib = 0;
+      if (std::sscanf(line.c_str() + 6, "%lld", &kib) == 1 && kib > 0) return kib * 1024;
+    }
+  }
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux and Android report KiB

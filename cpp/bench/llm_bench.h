@@ -42,7 +42,7 @@ struct LlmBenchResult {
   double init_seconds = 0;         // model load + interface check + compile
   int64_t model_file_bytes = 0;
   int64_t rss_after_init_bytes = 0;  // 0 where /proc/self/statm is unavailable
-  int64_t peak_rss_bytes = 0;        // getrusage(RUSAGE_SELF).ru_maxrss at the end
+  int64_t peak_rss_bytes = 0;        // VmHWM (else ru_maxrss) at the end
   std::string isa;                   // litegen's attention kernels' instruction set
   int max_context = 0;
   int vocab_size = 0;

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from litegen.errors import LitegenError
 
-SUBCOMMANDS = ("convert",)
+SUBCOMMANDS = ("convert", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
