@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import convert_benchmark  # noqa: E402 (the checkpoint writer lives next to this file)
-
 from litegen.bench.compute_peak import MatmulShape  # noqa: E402
 from litegen.bench.plot import plot_sweep  # noqa: E402
 from litegen.bench.report import sweep_markdown  # noqa: E402
@@ -58,14 +57,19 @@ def default_model(preset: Preset, quant: str, build_dir: Path, ckpt_dir: Path) -
     """The preset's checkpoint (written once under ckpt_dir) converted to a fast-form
     model, cached under build_dir/bench-models."""
     ckpt = convert_benchmark.write_checkpoint(preset.shape, ckpt_dir)
-    out = build_dir / "bench-models" / f"{preset.shape.name}-{quant}-fast-{preset.max_context}.tflite"
+    out = (
+        build_dir / "bench-models" / f"{preset.shape.name}-{quant}-fast-{preset.max_context}.tflite"
+    )
     weights = ckpt / "model.safetensors"
     if out.is_file() and out.stat().st_mtime >= weights.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"converting {ckpt} -> {out} ({quant}) ...", file=sys.stderr)
     stats = convert_benchmark.run_convert(ckpt, out, quant, "fast", preset.max_context)
-    print(f"  {stats['wall_s']:.1f} s, peak RSS {stats['peak_rss_bytes'] / 1e9:.2f} GB", file=sys.stderr)
+    print(
+        f"  {stats['wall_s']:.1f} s, peak RSS {stats['peak_rss_bytes'] / 1e9:.2f} GB",
+        file=sys.stderr,
+    )
     return out
 
 
@@ -110,11 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     fields = {k: v for k, v in overrides.items() if v is not None}
     config = SweepConfig(
-        **{**preset.config.__dict__, **fields, "threads": args.threads, "limits": not args.no_limits}
+        **{
+            **preset.config.__dict__,
+            **fields,
+            "threads": args.threads,
+            "limits": not args.no_limits,
+        }
     )
     out_dir = args.out_dir or args.build_dir / "bench-results" / model.stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    runner = BenchRunner(model, config.threads, out_dir / "weights.xnnpack_cache", find_litegen_run())
+    runner = BenchRunner(
+        model, config.threads, out_dir / "weights.xnnpack_cache", find_litegen_run()
+    )
     result = run_sweep(runner, config, log=lambda msg: print(f"  {msg}", file=sys.stderr))
     result["command"] = " ".join(["python", "benchmarks/bench.py", *(argv or sys.argv[1:])])
 

@@ -115,22 +115,23 @@ def bench_command(
         "--json-file",
         "bench.json",
     ]
-    return (
-        f"cd {DEVICE_DIR} && LD_LIBRARY_PATH={DEVICE_DIR} taskset {mask:x} "
-        + " ".join(shlex.quote(a) for a in args)
+    return f"cd {DEVICE_DIR} && LD_LIBRARY_PATH={DEVICE_DIR} taskset {mask:x} " + " ".join(
+        shlex.quote(a) for a in args
     )
 
 
 def table(result: dict) -> str:
+    """The device's result as a two-column markdown table (no litegen import needed)."""
+    r = result
     rows = [
-        ("model", f"{result['model']} ({result['model_file_bytes'] / 1e6:.1f} MB)"),
-        ("threads / kernels", f"{result['threads']} / {result['isa']}"),
-        ("init (s)", f"{result['init_seconds']:.3f} ({result['weight_cache_state']} cache)"),
-        (f"prefill {result['prompt_tokens']} tokens (tok/s)", f"{result['prefill_tokens_per_second']:.1f}"),
-        ("time to first token (s)", f"{result['time_to_first_token_seconds']:.4f}"),
-        (f"decode {result['decode_tokens']} tokens (tok/s)", f"{result['decode_tokens_per_second']:.2f}"),
-        ("peak RSS (MB)", f"{result['peak_rss_bytes'] / 1e6:.1f}"),
-    ]  # fmt: skip
+        ("model", f"{r['model']} ({r['model_file_bytes'] / 1e6:.1f} MB)"),
+        ("threads / kernels", f"{r['threads']} / {r['isa']}"),
+        ("init (s)", f"{r['init_seconds']:.3f} ({r['weight_cache_state']} cache)"),
+        (f"prefill {r['prompt_tokens']} tokens (tok/s)", f"{r['prefill_tokens_per_second']:.1f}"),
+        ("time to first token (s)", f"{r['time_to_first_token_seconds']:.4f}"),
+        (f"decode {r['decode_tokens']} tokens (tok/s)", f"{r['decode_tokens_per_second']:.2f}"),
+        ("peak RSS (MB)", f"{r['peak_rss_bytes'] / 1e6:.1f}"),
+    ]
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
 

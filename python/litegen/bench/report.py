@@ -29,7 +29,10 @@ def sweep_markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     init = result["init"]
-    for label, key in (("init, cold cache (s)", "cold_seconds"), ("init, warm cache (s)", "warm_seconds")):
+    for label, key in (
+        ("init, cold cache (s)", "cold_seconds"),
+        ("init, warm cache (s)", "warm_seconds"),
+    ):
         s = init[key]
         lines.append(f"| {label} | {s['median']:.3f} | {_spread(s, '.3f')} | | |")
     compute_limit = f"{limits['prefill_limit_tokens_per_second']:.1f}" if limits else ""
@@ -69,9 +72,10 @@ def sweep_markdown(result: dict[str, Any]) -> str:
             f"{min(passes):.1f} - {max(passes):.1f} | | |"
         )
         shape = limits["compute_matmul_shape"]
+        dims = f"{shape['rows']}x{shape['hidden']}x{shape['inner']}"
         lines.append(
-            f"| int8 matmul peak (GOPS, best; {shape['rows']}x{shape['hidden']}x{shape['inner']}) "
-            f"| {limits['compute_peak_gops']:.0f} | median {limits['compute_median_gops']:.0f} | | |"
+            f"| int8 matmul peak (GOPS, best; {dims}) | {limits['compute_peak_gops']:.0f} | "
+            f"median {limits['compute_median_gops']:.0f} | | |"
         )
     return "\n".join(lines)
 

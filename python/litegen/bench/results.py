@@ -140,7 +140,9 @@ class BandwidthMeasurement:
     passes_gb_per_s: tuple[float, ...]
 
 
-def parse_bandwidth(text: str, what: str = "litegen-run --measure-bandwidth") -> BandwidthMeasurement:
+def parse_bandwidth(
+    text: str, what: str = "litegen-run --measure-bandwidth"
+) -> BandwidthMeasurement:
     data = _load(text, what)
     _schema(data, BANDWIDTH_SCHEMA, what)
     passes = _get(data, "passes_gb_per_s", list, what)
