@@ -198,6 +198,9 @@ Args Parse(int argc, char** argv) {
     throw UsageError{"give either --bench or --measure-bandwidth, not both"};
   }
   if (args.json && !args.json_file.empty()) throw UsageError{"give either --json or --json-file"};
+  if ((args.json || !args.json_file.empty()) && !args.bench && !args.measure_bandwidth) {
+    throw UsageError{"--json / --json-file report a benchmark: add --bench or --measure-bandwidth"};
+  }
   if (!args.weight_cache) args.engine.weight_cache_path.clear();
   if (args.measure_bandwidth) return args;
   if (args.model.empty()) throw UsageError{"--model is required"};
