@@ -8,10 +8,11 @@ back and print a table.
         [--prompt-tokens 128] [--decode-tokens 32] [--threads 4] [-s SERIAL] [--out result.json]
 
 The device is ``-s SERIAL`` or $ANDROID_SERIAL (adb's own convention); the adb binary is
-``$ADB`` or ``adb`` on PATH. Big cores: every CPU whose cpuinfo_max_freq is the highest
-(read from /sys/devices/system/cpu/cpu*/cpufreq/); the run uses ``taskset`` with their
-mask. The weight cache is written next to the model on the device (``--cold`` deletes it
-first), since $HOME may not be writable there.
+``$ADB`` or ``adb`` on PATH. Pinning: the run uses ``taskset`` with the mask of the
+fastest cores by cpuinfo_max_freq (/sys/devices/system/cpu/cpu*/cpufreq/), as many as
+there are threads, ties included (a 1+3+4 phone with 4 threads: the prime and the three
+big cores). The weight cache is written next to the model on the device (``--cold``
+deletes it first), since $HOME may not be writable there.
 """
 
 from __future__ import annotations
@@ -75,20 +76,25 @@ def parse_max_freqs(text: str) -> dict[int, int]:
     return freqs
 
 
-def fastest_cpu_mask(freqs: dict[int, int]) -> int:
-    """Bit mask of the CPUs with the highest max frequency (the big / prime cores)."""
-    top = max(freqs.values())
+def fastest_cpu_mask(freqs: dict[int, int], threads: int) -> int:
+    """Bit mask of the fastest CPUs for ``threads`` threads: every CPU at least as fast as
+    the threads-th fastest one (a 1+3+4 phone with 4 threads: the prime and the 3 big
+    cores; with 1 thread: the prime core alone). Ties stay in, for the scheduler."""
+    ranked = sorted(freqs.values(), reverse=True)
+    cutoff = ranked[min(max(threads, 1), len(ranked)) - 1]
     mask = 0
     for cpu, freq in freqs.items():
-        if freq == top:
+        if freq >= cutoff:
             mask |= 1 << cpu
     return mask
 
 
-def big_core_mask(adb: Adb) -> int:
-    out = adb.shell(f'for f in {FREQ_GLOB}; do c=${{f#/sys/devices/system/cpu/}}; '
-                    f'echo "${{c%%/*}}:$(cat $f)"; done')  # fmt: skip
-    return fastest_cpu_mask(parse_max_freqs(out))
+def big_core_mask(adb: Adb, threads: int) -> int:
+    script = (
+        f"for f in {FREQ_GLOB}; do c=${{f#/sys/devices/system/cpu/}}; "
+        f'echo "${{c%%/*}}:$(cat $f)"; done'
+    )
+    return fastest_cpu_mask(parse_max_freqs(adb.shell(script)), threads)
 
 
 def bench_command(
@@ -140,8 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--binary", type=Path, required=True, help="arm64 litegen-run")
     parser.add_argument("--litert-lib", type=Path, required=True, help="arm64 libLiteRt.so")
     parser.add_argument("--model", type=Path, required=True, help="fast-form .tflite/.litegen")
-    parser.add_argument("--extra-lib", type=Path, action="append", default=[],
-                        help="more libraries to push (e.g. libc++_shared.so)")  # fmt: skip
+    parser.add_argument(
+        "--extra-lib",
+        type=Path,
+        action="append",
+        default=[],
+        help="more libraries to push (e.g. libc++_shared.so)",
+    )
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=4)
@@ -170,17 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_model_push:
             adb.run("push", str(args.model), f"{DEVICE_DIR}/{model}")
         if args.cold:
-            adb.shell(f"rm -f {DEVICE_DIR}/{model}.xnnpack_cache "
-                      f"{DEVICE_DIR}/{model}.xnnpack_cache.fingerprint")  # fmt: skip
-        mask = big_core_mask(adb)
+            cache = f"{DEVICE_DIR}/{model}.xnnpack_cache"
+            adb.shell(f"rm -f {cache} {cache}.fingerprint")
+        mask = big_core_mask(adb, args.threads)
         print(f"pinning to CPU mask 0x{mask:x}", file=sys.stderr)
         adb.shell(f"rm -f {DEVICE_DIR}/bench.json")
-        adb.shell(
-            bench_command(
-                model, mask, args.prompt_tokens, args.decode_tokens, args.threads,
-                args.warmup, args.repeat,
-            )
+        command = bench_command(
+            model, mask, args.prompt_tokens, args.decode_tokens, args.threads, args.warmup,
+            args.repeat,
         )  # fmt: skip
+        adb.shell(command)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "bench.json"
             adb.run("pull", f"{DEVICE_DIR}/bench.json", str(local))

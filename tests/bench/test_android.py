@@ -101,8 +101,8 @@ def test_pushes_pins_runs_and_pulls(device: Path, tmp_path: Path) -> None:
     }
     run = [c[3] for c in log if c[2] == "shell" and "--bench" in c[3]]
     assert len(run) == 1
-    # Only cpu7 runs at the top frequency: mask 0x80, written in hex for taskset.
-    assert "taskset 80 ./litegen-run" in run[0]
+    # 4 threads: the prime core (cpu7) and the 3 big ones (cpu4-6), mask in hex for taskset.
+    assert "taskset f0 ./litegen-run" in run[0]
     assert "LD_LIBRARY_PATH=/data/local/tmp/litegen" in run[0]
     for flag in ("--threads 4", "--prompt-tokens 64", "--json-file bench.json"):
         assert flag in run[0]
@@ -117,19 +117,20 @@ def test_pushes_pins_runs_and_pulls(device: Path, tmp_path: Path) -> None:
     assert f"| {expected['prefill_tokens_per_second']:.1f} |" in proc.stdout
     saved = json.loads(out.read_text())
     assert saved["decode_tokens_per_second"] == expected["decode_tokens_per_second"]
-    assert saved["cpu_mask"] == "0x80"
+    assert saved["cpu_mask"] == "0xf0"
 
 
 def test_android_serial_from_the_environment(
     device: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANDROID_SERIAL", "FROM_ENV")
-    proc = run_script(tmp_path, "--json", "--skip-model-push", "--cold")
+    proc = run_script(tmp_path, "--json", "--skip-model-push", "--cold", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     log = calls(device)
     assert all(c[:2] == ["-s", "FROM_ENV"] for c in log)
     assert not any(c[2] == "push" and c[3].endswith("model.tflite") for c in log)
     assert any(c[2] == "shell" and "rm -f" in c[3] and "xnnpack_cache" in c[3] for c in log)
+    assert any("taskset 80 ./litegen-run" in c[3] for c in log if c[2] == "shell")  # prime
     assert json.loads(proc.stdout)["prefill_tokens_per_second"] > 0
 
 
@@ -146,8 +147,12 @@ def test_device_failure_is_reported(
 def test_core_mask_parsing() -> None:
     text = "\n".join(f"cpu{c}:{f}" for c, f in FREQS.items())
     assert parse_max_freqs(text) == FREQS
-    assert fastest_cpu_mask(FREQS) == 0x80
-    assert fastest_cpu_mask({0: 1, 1: 2, 2: 2, 3: 2}) == 0b1110
+    assert fastest_cpu_mask(FREQS, 1) == 0x80
+    assert fastest_cpu_mask(FREQS, 2) == 0xF0  # cpu4-6 tie for second place
+    assert fastest_cpu_mask(FREQS, 4) == 0xF0
+    assert fastest_cpu_mask(FREQS, 5) == 0xFF
+    assert fastest_cpu_mask(FREQS, 64) == 0xFF
+    assert fastest_cpu_mask({0: 1, 1: 2, 2: 2, 3: 2}, 3) == 0b1110
     with pytest.raises(AndroidBenchError):
         parse_max_freqs("cat: /sys/...: Permission denied")
     with pytest.raises(AndroidBenchError):
