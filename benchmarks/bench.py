@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "decode_depths": args.decode_depths,
     }
     fields = {k: v for k, v in overrides.items() if v is not None}
-    config = SweepConfig(
-        **{
-            **preset.config.__dict__,
-            **fields,
-            "threads": args.threads,
-            "limits": not args.no_limits,
-        }
-    )
+    config = replace(preset.config, **fields, threads=args.threads, limits=not args.no_limits)
     out_dir = args.out_dir or args.build_dir / "bench-results" / model.stem
     out_dir.mkdir(parents=True, exist_ok=True)
     runner = BenchRunner(

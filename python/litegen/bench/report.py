@@ -68,14 +68,14 @@ def sweep_markdown(result: dict[str, Any]) -> str:
     if limits:
         passes = limits["bandwidth_passes_gb_per_s"]
         lines.append(
-            f"| memory-read bandwidth (GB/s, best) | {limits['bandwidth_gb_per_s']:.1f} | "
-            f"{min(passes):.1f} - {max(passes):.1f} | | |"
+            f"| memory-read bandwidth (GB/s, best; before and after) | "
+            f"{limits['bandwidth_gb_per_s']:.1f} | {min(passes):.1f} - {max(passes):.1f} | | |"
         )
         shape = limits["compute_matmul_shape"]
         dims = f"{shape['rows']}x{shape['hidden']}x{shape['inner']}"
         lines.append(
-            f"| int8 matmul peak (GOPS, best; {dims}) | {limits['compute_peak_gops']:.0f} | "
-            f"median {limits['compute_median_gops']:.0f} | | |"
+            f"| int8 matmul peak (GOPS, best; {dims}; before and after) | "
+            f"{limits['compute_peak_gops']:.0f} | median {limits['compute_median_gops']:.0f} | | |"
         )
     return "\n".join(lines)
 

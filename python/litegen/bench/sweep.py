@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from litegen.bench.compute_peak import ComputePeak, MatmulShape, measure_compute
 from litegen.bench.errors import BenchmarkError
 from litegen.bench.limits import Limits
 from litegen.bench.model_info import read_model_weights
-from litegen.bench.results import LlmMeasurement
+from litegen.bench.results import BandwidthMeasurement, LlmMeasurement
 from litegen.bench.runner import BenchRunner, measure_bandwidth
 from litegen.bench.stats import summarize
 
@@ -79,6 +80,16 @@ def run_sweep(
     load_before = list(os.getloadavg())
     weights = read_model_weights(runner.model)
 
+    def measure_limits(when: str) -> tuple[list[BandwidthMeasurement], list[ComputePeak]]:
+        if not config.limits:
+            return [], []
+        log(f"memory-read bandwidth ({when})")
+        bw = measure_bandwidth(runner.binary, runner.threads, buffer_mib=config.bandwidth_mib)
+        log(f"int8 matmul peak ({when})")
+        return [bw], [measure_compute_peak(runner.threads, config.matmul)]
+
+    bandwidth_before, peaks_before = measure_limits("before")
+
     # Init: cold (cache deleted) then warm (cache from the cold run), one process each.
     cold, warm = [], []
     for i in range(config.init_repeat):
@@ -125,15 +136,14 @@ def run_sweep(
 
     limits_json: dict[str, Any] | None = None
     if config.limits:
-        log("memory-read bandwidth")
-        bandwidth = measure_bandwidth(
-            runner.binary, runner.threads, buffer_mib=config.bandwidth_mib
-        )
-        log("int8 matmul peak")
-        peak: ComputePeak = measure_compute_peak(runner.threads, config.matmul)
+        bandwidth_after, peak_after = measure_limits("after")
+        bandwidth = [*bandwidth_before, *bandwidth_after]
+        peaks = [*peaks_before, *peak_after]
+        # A limit is the best the machine did: on a shared machine the other sessions'
+        # load comes and goes, so the limits are measured before and after the model.
         limits = Limits(
-            bandwidth_gb_per_s=bandwidth.read_gb_per_s,
-            compute_peak_gops=peak.peak_gops,
+            bandwidth_gb_per_s=max(b.read_gb_per_s for b in bandwidth),
+            compute_peak_gops=max(p.peak_gops for p in peaks),
             weight_bytes=weights.weight_bytes,
             matmul_params=weights.matmul_params,
         )
@@ -147,11 +157,13 @@ def run_sweep(
             )
         limits_json = {
             **limits.to_json(),
-            "bandwidth_passes_gb_per_s": list(bandwidth.passes_gb_per_s),
-            "bandwidth_buffer_bytes": bandwidth.buffer_bytes,
-            "compute_median_gops": peak.median_gops,
-            "compute_matmul_shape": asdict(peak.shape),
-            "compute_fully_accelerated": peak.fully_accelerated,
+            "bandwidth_passes_gb_per_s": [p for b in bandwidth for p in b.passes_gb_per_s],
+            "bandwidth_before_after_gb_per_s": [b.read_gb_per_s for b in bandwidth],
+            "bandwidth_buffer_bytes": bandwidth[0].buffer_bytes,
+            "compute_before_after_gops": [p.peak_gops for p in peaks],
+            "compute_median_gops": statistics.median(p.median_gops for p in peaks),
+            "compute_matmul_shape": asdict(config.matmul),
+            "compute_fully_accelerated": all(p.fully_accelerated for p in peaks),
         }
 
     # Steady state: every process that started from a warm cache (a cold init also holds
