@@ -147,3 +147,29 @@ def test_cli_json(tiny_model: Path, tmp_path: Path) -> None:
         [*cmd[:4], str(tmp_path / "missing.tflite")], capture_output=True, text=True
     )
     assert bad.returncode == 1 and "missing.tflite" in bad.stderr
+
+
+def test_bench_script_writes_its_outputs(tiny_model: Path, tmp_path: Path) -> None:
+    """benchmarks/bench.py end to end (quick settings, on the tiny model)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
+    out_dir = tmp_path / "results"
+    cmd = [sys.executable, str(script), "--quick", "--model", str(tiny_model)]
+    cmd += ["--threads", "1", "--repeat", "1", "--init-repeat", "1", "--decode-depths", "8,16"]
+    cmd += ["--prefill-lengths", "8,16", "--out-dir", str(out_dir)]
+    plot = True
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        cmd.append("--no-plot")
+        plot = False
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out_dir / "bench.json").read_text())
+    assert result["schema"] == "litegen.bench.sweep/1"
+    assert result["settings"]["threads"] == 1 and result["settings"]["repeat"] == 1
+    assert [e["depth"] for e in result["decode"]] == [8, 16]
+    assert result["command"].startswith("python benchmarks/bench.py --quick")
+    table = (out_dir / "bench.md").read_text()
+    assert table.strip() in proc.stdout
+    assert "| prefill 16 tokens (tok/s) |" in table
+    assert (out_dir / "bench.png").is_file() == plot
