@@ -12,6 +12,7 @@
 
 #include "bench/json_writer.h"
 #include "engine/session.h"
+#include "litert/weight_cache.h"
 #include "ops/sdpa.h"
 
 namespace litegen::bench {
@@ -123,7 +124,14 @@ Expected<LlmBenchResult> RunLlmBench(const LlmBenchOptions& options) {
   result.options = options;
   LITEGEN_ASSIGN_OR_RETURN(result.model_file_bytes, FileSize(options.model_path));
   const std::string& cache = options.engine.weight_cache_path;
-  result.weight_cache_state = cache.empty() ? "none" : FileExists(cache) ? "warm" : "cold";
+  if (cache.empty()) {
+    result.weight_cache_state = "none";
+  } else {
+    // What the engine will find: the guard discards a cache written for another version
+    // of the model first (a stale cache means a cold init, though the file existed).
+    LITEGEN_RETURN_IF_ERROR(WeightCacheGuard::Prepare(cache, options.model_path).status());
+    result.weight_cache_state = FileExists(cache) ? "warm" : "cold";
+  }
 
   const Clock::time_point start = Clock::now();
   LITEGEN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine,

@@ -38,7 +38,7 @@ struct LlmBenchRun {
 
 struct LlmBenchResult {
   LlmBenchOptions options;
-  std::string weight_cache_state;  // "cold" (no cache file before), "warm", or "none"
+  std::string weight_cache_state;  // "cold" (no valid cache before), "warm", or "none"
   double init_seconds = 0;         // model load + interface check + compile
   int64_t model_file_bytes = 0;
   int64_t rss_after_init_bytes = 0;  // 0 where /proc/self/statm is unavailable

@@ -4,6 +4,8 @@ numbers are positive. No speed is asserted (speed belongs in benchmarks/)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,17 @@ def test_cold_then_warm_measurement(tiny_model: Path, tmp_path: Path) -> None:
             assert r.prefill_tokens_per_second == pytest.approx(16 / r.prefill_seconds)
             assert r.time_to_first_token_seconds >= r.prefill_seconds
             assert r.decode_tokens_per_second > 0
+
+
+def test_a_cache_for_an_older_model_file_is_a_cold_init(tiny_model: Path, tmp_path: Path) -> None:
+    model = tmp_path / "copy.tflite"
+    shutil.copyfile(tiny_model, model)
+    runner = runner_for(model, tmp_path)
+    states = [runner.llm(4, 1, warmup=0, repeat=1).weight_cache_state for _ in range(2)]
+    assert states == ["cold", "warm"]
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # "rewritten"
+    assert runner.llm(4, 1, warmup=0, repeat=1).weight_cache_state == "cold"
 
 
 def test_no_weight_cache_and_prefill_only(tiny_model: Path) -> None:
