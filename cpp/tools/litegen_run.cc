@@ -7,6 +7,15 @@
 //            [--repetition-penalty R] [--seed S] [--threads N] [--stop-ids a,b]
 //            [--add-bos | --no-add-bos] [--weight-cache PATH | --no-weight-cache]
 //            [--prefill-chunk N]
+//   litegen-run [--model] M.{litegen,tflite} --bench [--prompt-tokens N] [--decode-tokens M]
+//            [--warmup W] [--repeat R] [--threads T] [--json | --json-file FILE]
+//   litegen-run --measure-bandwidth [--threads T] [--bandwidth-mib MIB] [--repeat R]
+//            [--json | --json-file FILE]
+//
+// --bench measures init time, prefill / decode tokens/s, time to first token and peak RSS
+// on synthetic token ids (no tokenizer; stop tokens ignored); --measure-bandwidth the
+// machine's multi-threaded memory-read bandwidth. Both print a short report, or one JSON
+// object with --json (stdout) / --json-file (see cpp/bench/).
 //
 // A .litegen bundle brings its tokenizer and metadata: its EOS ids are the stop tokens
 // unless --stop-ids is given (--stop-ids "" disables them), and BOS is prepended to a text
@@ -29,10 +38,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "bench/bandwidth.h"
+#include "bench/llm_bench.h"
 #include "engine/bundle.h"
 #include "engine/engine.h"
 #include "engine/session.h"
@@ -49,6 +61,14 @@ constexpr char kUsage[] =
     "         [--repetition-penalty R] [--seed S] [--threads N] [--stop-ids a,b]\n"
     "         [--add-bos | --no-add-bos] [--weight-cache PATH | --no-weight-cache]\n"
     "         [--prefill-chunk N]\n"
+    "       litegen-run [--model] M.{litegen,tflite} --bench [--prompt-tokens N]\n"
+    "         [--decode-tokens M] [--warmup W] [--repeat R] [--threads T]\n"
+    "         [--json | --json-file FILE]  (also --weight-cache / --no-weight-cache)\n"
+    "       litegen-run --measure-bandwidth [--threads T] [--bandwidth-mib MIB]\n"
+    "         [--repeat R] [--json | --json-file FILE]\n"
+    "--bench: init time, prefill/decode tokens/s (median of --repeat runs on synthetic\n"
+    "token ids, stop tokens ignored; decode runs at depth --prompt-tokens), time to first\n"
+    "token, peak RSS. --measure-bandwidth: memory-read GB/s (best of --repeat passes).\n"
     "A bundle's EOS ids stop generation unless --stop-ids is given. --stop STRING\n"
     "(repeatable) ends generation when the text contains STRING (text mode; cut from the\n"
     "output). Streams the text (or prints the ids, comma-separated) on stdout; the stats go\n"
@@ -107,6 +127,16 @@ struct Args {
   litegen::GenerationConfig config;
   litegen::EngineOptions engine;
   bool weight_cache = true;
+  // Benchmark modes.
+  bool bench = false;
+  bool measure_bandwidth = false;
+  int prompt_tokens = 128;
+  int decode_tokens = 32;
+  int warmup = 1;
+  int repeat = -1;  // -1: the mode's default
+  long long bandwidth_mib = 1024;
+  bool json = false;
+  std::string json_file;
 };
 
 Args Parse(int argc, char** argv) {
@@ -120,6 +150,14 @@ Args Parse(int argc, char** argv) {
     }
     if (flag == "--no-weight-cache") {
       args.weight_cache = false;
+      continue;
+    }
+    if (flag == "--bench" || flag == "--measure-bandwidth" || flag == "--json") {
+      (flag == "--bench" ? args.bench : flag == "--json" ? args.json : args.measure_bandwidth) = true;
+      continue;
+    }
+    if (flag.rfind("-", 0) != 0 && args.model.empty()) {  // positional model
+      args.model = flag;
       continue;
     }
     if (flag == "--add-bos" || flag == "--no-add-bos") {
@@ -147,10 +185,31 @@ Args Parse(int argc, char** argv) {
     else if (flag == "--threads") args.engine.num_threads = static_cast<int>(ParseInt(flag, value, 1, 256));
     else if (flag == "--stop-ids") { args.config.stop_token_ids = ParseIds(flag, value); args.have_stop_ids = true; }
     else if (flag == "--weight-cache") args.engine.weight_cache_path = value;
+    else if (flag == "--prompt-tokens") args.prompt_tokens = static_cast<int>(ParseInt(flag, value, 1, 1 << 24));
+    else if (flag == "--decode-tokens") args.decode_tokens = static_cast<int>(ParseInt(flag, value, 0, 1 << 24));
+    else if (flag == "--warmup") args.warmup = static_cast<int>(ParseInt(flag, value, 0, 1000));
+    else if (flag == "--repeat") args.repeat = static_cast<int>(ParseInt(flag, value, 1, 1000));
+    else if (flag == "--bandwidth-mib") args.bandwidth_mib = ParseInt(flag, value, 1, 1 << 20);
+    else if (flag == "--json-file") args.json_file = value;
     else if (flag == "--prefill-chunk") args.engine.prefill_chunk_size = static_cast<int>(ParseInt(flag, value, 1, 1 << 20));
     else throw UsageError{"unknown option '" + flag + "'"};
   }
+  if (args.bench && args.measure_bandwidth) {
+    throw UsageError{"give either --bench or --measure-bandwidth, not both"};
+  }
+  if (args.json && !args.json_file.empty()) throw UsageError{"give either --json or --json-file"};
+  if ((args.json || !args.json_file.empty()) && !args.bench && !args.measure_bandwidth) {
+    throw UsageError{"--json / --json-file report a benchmark: add --bench or --measure-bandwidth"};
+  }
+  if (!args.weight_cache) args.engine.weight_cache_path.clear();
+  if (args.measure_bandwidth) return args;
   if (args.model.empty()) throw UsageError{"--model is required"};
+  if (args.bench) {
+    if (args.have_prompt || args.have_text) {
+      throw UsageError{"--bench makes its own prompt (--prompt-tokens N), drop --prompt/--prompt-ids"};
+    }
+    return args;
+  }
   if (args.have_prompt && args.have_text) {
     throw UsageError{"give either --prompt or --prompt-ids, not both"};
   }
@@ -160,7 +219,6 @@ Args Parse(int argc, char** argv) {
   if (!args.stops.empty() && !args.have_text) {
     throw UsageError{"--stop needs a text prompt (--prompt)"};
   }
-  if (!args.weight_cache) args.engine.weight_cache_path.clear();
   return args;
 }
 
@@ -210,6 +268,49 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Prints a benchmark report: JSON to --json-file, JSON to stdout, or text to stdout.
+int Report(const Args& args, const std::string& json, const std::string& text) {
+  if (!args.json_file.empty()) {
+    std::ofstream out(args.json_file);
+    out << json << "\n";
+    if (!out) return Fail("cannot write the JSON report to '" + args.json_file + "'");
+    return 0;
+  }
+  std::fputs((args.json ? json + "\n" : text).c_str(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+int MeasureBandwidth(const Args& args) {
+  litegen::bench::BandwidthOptions options;
+  options.buffer_bytes = static_cast<size_t>(args.bandwidth_mib) << 20;
+  options.threads = args.engine.num_threads;
+  if (args.repeat > 0) options.repeat = args.repeat;
+  auto result = litegen::bench::MeasureReadBandwidth(options);
+  if (!result.ok()) return Fail(result.status());
+  char text[128];
+  std::snprintf(text, sizeof(text), "memory read bandwidth: %.2f GB/s (%d threads, %zu MiB)\n",
+                result->best_gb_per_s, result->threads, result->buffer_bytes >> 20);
+  return Report(args, litegen::bench::BandwidthJson(result.value()), text);
+}
+
+int RunBench(Args& args) {
+  if (args.weight_cache && args.engine.weight_cache_path.empty()) {
+    args.engine.weight_cache_path = DefaultWeightCache(args.model);
+  }
+  litegen::bench::LlmBenchOptions options;
+  options.model_path = args.model;
+  options.prompt_tokens = args.prompt_tokens;
+  options.decode_tokens = args.decode_tokens;
+  options.warmup = args.warmup;
+  if (args.repeat > 0) options.repeat = args.repeat;
+  options.engine = args.engine;
+  auto result = litegen::bench::RunLlmBench(options);
+  if (!result.ok()) return Fail(result.status());
+  return Report(args, litegen::bench::LlmBenchJson(result.value()),
+                litegen::bench::LlmBenchText(result.value()));
+}
+
 void PrintStats(const litegen::GenerationStats& st, const char* stop_reason) {
   std::fprintf(stderr,
                "prompt_tokens: %d\ngenerated_tokens: %d\ntime_to_first_token_s: %.6f\n"
@@ -228,6 +329,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "litegen-run: error: %s (see --help)\n", e.message.c_str());
     return 2;
   }
+  if (args.measure_bandwidth) return MeasureBandwidth(args);
+  if (args.bench) return RunBench(args);
   // Check the sampling values before the (slower) model load.
   if (litegen::Status s = litegen::ValidateSamplingParams(args.config.sampling); !s.ok()) {
     return Fail(s);

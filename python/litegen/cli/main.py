@@ -21,9 +21,7 @@ from collections.abc import Sequence
 
 from litegen.errors import LitegenError
 
-# In --help order. A subcommand whose module is not installed yet (developed on another
-# branch) is left out rather than breaking the whole command.
-SUBCOMMANDS = ("convert", "run", "chat", "bench", "inspect", "serve")
+SUBCOMMANDS = ("convert", "run", "chat", "bench", "inspect", "serve")  # in --help order
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = f"litegen.cli.{name}"
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module).register(sub)
+        importlib.import_module(f"litegen.cli.{name}").register(sub)
     for command in sub.choices.values():
         # Also accepted after the subcommand (``litegen run ... --debug``); SUPPRESS keeps
         # the top-level value when it is not given there.

@@ -1,0 +1,109 @@
+"""The limits: weight statistics read from .tflite files, the int8 matmul model, and the
+percentages derived from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from litegen.bench import BenchmarkError, Limits
+from litegen.bench.compute_peak import (
+    SIGNATURE,
+    MatmulShape,
+    measure_compute_peak,
+    write_matmul_model,
+)
+from litegen.bench.model_info import read_model_weights
+from tests.fixtures.cpp_models import FC_IN, FC_OUT, write_two_signature_fc
+
+SMALL = MatmulShape(rows=8, hidden=32, inner=64, pairs=2)
+
+
+def test_float_fc_shared_by_two_signatures_counts_once(tmp_path: Path) -> None:
+    path = tmp_path / "fc.tflite"
+    write_two_signature_fc(path)
+    w = read_model_weights(path)
+    assert w.matmul_params == FC_IN * FC_OUT  # prefill and decode share the buffer
+    assert w.weight_bytes == 4 * FC_IN * FC_OUT  # float32
+    assert w.constant_bytes == w.weight_bytes + 4 * FC_OUT  # + the bias
+    assert w.file_bytes == path.stat().st_size
+
+
+def test_int8_matmul_model_weights(tmp_path: Path) -> None:
+    path = tmp_path / "mm.tflite"
+    write_matmul_model(path, SMALL)
+    w = read_model_weights(path)
+    # The up and down weights are each shared by every pair: one byte per int8 element.
+    assert w.matmul_params == 2 * SMALL.hidden * SMALL.inner
+    assert w.weight_bytes == w.matmul_params
+
+
+def test_converted_model_weights(tiny_model: Path) -> None:
+    from benchmarks.convert_benchmark import TINY, tensor_shapes
+
+    w = read_model_weights(tiny_model)
+    # Every 2-D checkpoint tensor except the embedding table is a matmul weight (int8).
+    expected = sum(
+        int(np.prod(dims))
+        for name, dims in tensor_shapes(TINY)
+        if len(dims) == 2 and "embed_tokens" not in name
+    )
+    assert w.matmul_params == expected
+    assert w.weight_bytes == expected
+    assert w.file_bytes > w.constant_bytes > w.weight_bytes
+
+
+def test_not_a_model_raises(tmp_path: Path) -> None:
+    path = tmp_path / "junk.tflite"
+    path.write_bytes(b"\0" * 64)
+    with pytest.raises(BenchmarkError, match=r"junk\.tflite"):
+        read_model_weights(path)
+
+
+def test_matmul_model_computes_the_chain(tmp_path: Path) -> None:
+    """The peak is only meaningful if the model does the matmuls it claims: compare with
+    numpy on the dequantized weights (dynamic-range int8: ~1% error)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from litegen.runtime import Model
+
+    path = tmp_path / "mm.tflite"
+    write_matmul_model(path, SMALL)
+    model_t = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    sg = model_t.subgraphs[0]
+
+    def dequantized(name: str) -> np.ndarray:
+        t = next(t for t in sg.tensors if t.name.decode() == name)
+        buf = model_t.buffers[t.buffer]
+        raw = np.frombuffer(path.read_bytes()[buf.offset : buf.offset + buf.size], np.int8)
+        q = raw.reshape(t.shape).astype(np.float32)
+        return q * np.asarray(t.quantization.scale, np.float32)[:, None]
+
+    up, down = dequantized("up0_w"), dequantized("down0_w")
+    x = np.random.default_rng(0).standard_normal((SMALL.rows, SMALL.hidden), np.float32)
+    expected = x
+    for _ in range(SMALL.pairs):
+        expected = (expected @ up.T) @ down.T
+    got = Model(path, num_threads=1, weight_cache=False).run(SIGNATURE, x=x)["y"]
+    err = np.linalg.norm(got - expected) / np.linalg.norm(expected)
+    assert err < 0.05
+
+
+def test_compute_peak_is_positive(tmp_path: Path) -> None:
+    peak = measure_compute_peak(1, SMALL, warmup=1, calls=3, work_dir=tmp_path)
+    assert peak.fully_accelerated
+    assert peak.peak_gops >= peak.median_gops > 0
+    assert SMALL.ops_per_call == 2 * 8 * 32 * 64 * 2 * 2
+
+
+def test_limits_arithmetic() -> None:
+    limits = Limits(
+        bandwidth_gb_per_s=50.0, compute_peak_gops=2000.0, weight_bytes=10**9, matmul_params=10**9
+    )
+    assert limits.decode_tokens_per_second == pytest.approx(50.0)  # 50e9 B/s / 1e9 B
+    assert limits.prefill_tokens_per_second == pytest.approx(1000.0)  # 2e12 / 2e9
+    assert limits.decode_percent(45.0) == pytest.approx(90.0)
+    assert limits.prefill_percent(250.0) == pytest.approx(25.0)
+    assert limits.to_json()["decode_limit_tokens_per_second"] == pytest.approx(50.0)
