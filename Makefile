@@ -44,7 +44,7 @@ $(INSTALL_STAMP): $(PY) $(NATIVE_SOURCES) | system-deps
 	$(PIP) install --disable-pip-version-check -q $(TORCH_PIN)
 	$(PIP) install --disable-pip-version-check -q "scikit-build-core>=0.10" "pybind11>=2.12" \
 	  "cmake>=3.24" ninja ai-edge-litert==2.3.0
-	$(PIP) install --disable-pip-version-check -q --no-build-isolation -e ".[export,serve,test,bench,litertlm]" \
+	$(PIP) install --disable-pip-version-check -q --no-build-isolation -e ".[export,serve,test,bench,litertlm,explorer]" \
 	  $(TORCH_PIN)
 	touch $@
 
