@@ -165,6 +165,29 @@ def test_elementwise_reshape_softmax() -> None:
     np.testing.assert_allclose(out, elementwise_reference(x, c), rtol=1e-5, atol=1e-6)
 
 
+def test_remove_dead_operators_keeps_live_and_custom_ops() -> None:
+    w, _ = build_elementwise_model()
+    sg = w.subgraphs[0]
+    x = sg.tensor("x")
+    dead1 = sg.add_tensor("dead1", np.float32, (2, 6))
+    dead2 = sg.add_tensor("dead2", np.float32, (2, 6))
+    side = sg.add_tensor("side", np.float32, (2, 6))
+    sg.add_builtin_op("MUL", [x, x], [dead1], schema.MulOptionsT())
+    sg.add_builtin_op("ADD", [dead1, x], [dead2], schema.AddOptionsT())  # reads a dead value
+    sg.add_custom_op("LITEGEN_TEST_OP", [x], [side])  # unread, but custom: may act in place
+    assert sg.remove_dead_operators() == 2
+    model = schema.ModelT.InitFromPackedBuf(bytearray(w.to_bytes()), 0)
+    codes = [model.operatorCodes[op.opcodeIndex] for op in model.subgraphs[0].operators]
+    assert [max(k.builtinCode, k.deprecatedBuiltinCode) for k in codes] == [
+        schema.BuiltinOperator.ADD,
+        schema.BuiltinOperator.MUL,
+        schema.BuiltinOperator.RESHAPE,
+        schema.BuiltinOperator.SOFTMAX,
+        schema.BuiltinOperator.CUSTOM,
+    ]
+    assert sg.remove_dead_operators() == 0
+
+
 # -- (3) offset layout vs inline layout ----------------------------------------------------
 
 

@@ -489,6 +489,21 @@ class SubgraphWriter:
             raise ExportError(f"subgraph {self.name!r}: tensor {h.name!r} is already an output")
         self._outputs.append((out_name, h))
 
+    def remove_dead_operators(self) -> int:
+        """Drop builtin operators none of whose outputs reach a subgraph output (e.g. a
+        zero-size slice whose only consumer folded it away); custom operators stay, as
+        they may act in place. Returns how many were removed."""
+        live = {h.index for _, h in self._outputs}
+        custom = {i for code, i in self._model._opcodes.items() if code.custom_code is not None}
+        keep: list[_Operator] = []
+        for op in reversed(self._operators):
+            if op.opcode_index in custom or any(t in live for t in op.outputs):
+                live.update(t for t in op.inputs if t >= 0)
+                keep.append(op)
+        removed = len(self._operators) - len(keep)
+        self._operators = keep[::-1]
+        return removed
+
     # -- serialization -----------------------------------------------------------------
 
     def _validate(self) -> None:

@@ -118,6 +118,9 @@ def lower_program(
                     node,
                 )
             ) from e
+    # Lowering can leave ops whose result nothing reads (a zero-size slice that a
+    # concatenation skipped): they would still run at every invoke.
+    ctx.sg.remove_dead_operators()
 
 
 def _param_name(target: str | None) -> str:
