@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -115,6 +117,13 @@ def test_write_from_stream_and_atomically(tmp_path, tflite):
     with pytest.raises(ExportError, match="tokenizer"):
         write_bundle(tflite, tmp_path / "bad.litegen", b"", METADATA)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.tflite", "s.litegen"]
+    # The mode a plain open() gives (0666 less the umask), like the .tflite next to it.
+    umask = os.umask(0o022)
+    try:
+        out = write_bundle(tflite, tmp_path / "m.litegen", b"tok", METADATA)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 # ---- damaged bundles -------------------------------------------------------------------

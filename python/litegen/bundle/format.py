@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
+import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,8 +103,10 @@ def write_bundle(
         raise ExportError(f"{out}: bundle metadata is not JSON-serializable ({exc})") from exc
 
     parent = out.parent if str(out.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
-    tmp = Path(tmp_name)
+    # A unique temporary name, created with the mode a plain open() gives (0666 less the
+    # umask; mkstemp would make the bundle 0600).
+    tmp = parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             model_size = _copy_model(tflite, f, out)
