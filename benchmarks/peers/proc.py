@@ -51,9 +51,9 @@ def run_measured(
         stderr = err_f.read().decode(errors="replace")
     measured = Measured(argv, code, wall, usage.ru_maxrss * 1024, stdout, stderr)  # KiB
     if check and code != 0:
+        signal_note = f" (killed by signal {-code}: out of memory?)" if code < 0 else ""
         raise PeerFailed(
-            f"{' '.join(argv)} exited with {code}"
-            + (" (killed by a signal: out of memory?)" if code < 0 else "")
+            f"exit {code}{signal_note}: {' '.join(argv)}"
             + f"\n--- stdout (tail)\n{stdout[-3000:]}\n--- stderr (tail)\n{stderr[-3000:]}"
         )
     return measured

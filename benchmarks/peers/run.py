@@ -86,6 +86,14 @@ def made_once(out: Path, make: Callable[[], Measured]) -> dict[str, Any]:
     return {**info, "cached": False}
 
 
+def keep_output(s: Settings, name: str, measured: Measured) -> None:
+    """A peer's raw output, kept beside the results (evidence; parser test data)."""
+    raw = s.peers_dir / "results" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    (raw / f"{s.work.name}-{slug}.txt").write_text(measured.stdout)
+
+
 def _row(name: str, file: Path | None, speeds: Speeds, rss: int | None, **kw: Any) -> Row:
     return Row(
         name=name,
@@ -107,14 +115,15 @@ def _failed(name: str, exc: BaseException) -> Row:
 # ---- litegen -------------------------------------------------------------------------
 
 
-def _litegen_has_bench(litegen: Path) -> bool:
+def _litegen_bench_help(litegen: Path) -> str | None:
+    """``litegen bench --help`` text, or None when this litegen has no bench subcommand."""
     probe = run_measured([litegen, "bench", "--help"], check=False)
-    return probe.returncode == 0
+    return probe.stdout if probe.returncode == 0 else None
 
 
 def bench_litegen(ckpt: Path, s: Settings) -> list[Row]:
     rows = []
-    has_bench = _litegen_has_bench(s.litegen)
+    bench_help = _litegen_bench_help(s.litegen)
     for quant in ("int8", "int4"):
         name = f"litegen {quant}"
         try:
@@ -145,10 +154,35 @@ def bench_litegen(ckpt: Path, s: Settings) -> list[Row]:
                 "--threads",
                 str(s.threads),
             ]
-            if has_bench:
-                measured = run_measured([s.litegen, "bench", model, *common, "--json"])
-                speeds, own_rss = parse_litegen_bench_json(measured.stdout)
-                note, extra = "litegen bench --json", {"reported_peak_rss_bytes": own_rss}
+            if bench_help is not None:
+                repeat = ["--repeat", str(s.runs)] if "--repeat" in bench_help else []
+                # a short first run writes the weight cache, so the timed one starts warm
+                run_measured(
+                    [
+                        s.litegen,
+                        "bench",
+                        model,
+                        "--prompt-tokens",
+                        "8",
+                        "--decode-tokens",
+                        "1",
+                        "--threads",
+                        str(s.threads),
+                        "--json",
+                    ]
+                )
+                measured = run_measured([s.litegen, "bench", model, *common, *repeat, "--json"])
+                speeds, engine_rss = parse_litegen_bench_json(measured.stdout)
+                # litegen bench runs the engine (litegen-run) in a child and reports that
+                # process's peak RSS: the engine's own, as for the other runtimes.
+                rss = engine_rss if engine_rss is not None else measured.peak_rss_bytes
+                note = "litegen bench --json (litegen-run), warm cache"
+                extra = {
+                    "wrapper_peak_rss_bytes": measured.peak_rss_bytes,
+                    "weight_cache_state": last_json_object(measured.stdout).get(
+                        "weight_cache_state"
+                    ),
+                }
             else:  # until `litegen bench` lands: the same timings via litegen.Generator
                 python = s.litegen.parent / "python"
                 measured = run_measured(
@@ -172,12 +206,13 @@ def bench_litegen(ckpt: Path, s: Settings) -> list[Row]:
                 )
                 note = "timed via litegen.Generator (no `litegen bench` yet); warm cache"
                 extra = {"cold_init_seconds": data.get("cold_init_seconds")}
+                rss = measured.peak_rss_bytes
             rows.append(
                 _row(
                     name,
                     model,
                     speeds,
-                    measured.peak_rss_bytes,
+                    rss,
                     note=note,
                     extra={**extra, "convert": build},
                 )
@@ -246,6 +281,7 @@ def bench_litert_lm(bundle: Path, s: Settings, build: dict[str, Any]) -> list[Ro
         name = f"LiteRT-LM int8 ({label})"
         try:
             measured = run_measured([*args, "--cache", cache])
+            keep_output(s, name, measured)
             speeds = parse_litert_lm_benchmark(measured.stdout)
             rows.append(
                 _row(
@@ -322,6 +358,7 @@ def bench_llama_cpp(ckpt: Path, s: Settings) -> list[Row]:
                 decode_tokens=s.decode_tokens,
                 runs=s.runs,
             )
+            keep_output(s, name, measured)
             rows.append(
                 _row(
                     name,
