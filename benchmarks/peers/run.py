@@ -108,8 +108,19 @@ def _row(name: str, file: Path | None, speeds: Speeds, rss: int | None, **kw: An
 
 
 def _failed(name: str, exc: BaseException) -> Row:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return Row(name, None, None, None, None, None, None, note=f"failed: {first[:160]}")
+    """A row for a runtime that failed: the first line in the table, all of it in JSON."""
+    text = str(exc).strip() or type(exc).__name__
+    return Row(
+        name,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        note=f"failed: {text.splitlines()[0][:160]}",
+        extra={"error": text[-6000:]},
+    )
 
 
 # ---- litegen -------------------------------------------------------------------------
