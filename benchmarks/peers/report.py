@@ -22,6 +22,9 @@ class Row:
     init_seconds: float | None
     peak_rss_bytes: int | None
     note: str = ""
+    # what making the model file cost (its conversion, in its own process)
+    convert_seconds: float | None = None
+    convert_peak_rss_bytes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # peer / litegen int8, filled by with_ratios (> 1: the peer is faster)
     prefill_ratio: float | None = None
@@ -80,13 +83,20 @@ def _x(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
+def _conversion(r: Row) -> str:
+    if r.convert_seconds is None:
+        return "—"
+    return f"{_seconds(r.convert_seconds)}, {_gb(r.convert_peak_rss_bytes)}"
+
+
 def markdown_table(rows: Sequence[Row], baseline: str = BASELINE) -> str:
-    """The side-by-side table; the ratio columns are the peer's rate / litegen int8's."""
+    """The side-by-side table; the ratio columns are the peer's rate / litegen int8's;
+    conversion: wall time and peak RSS of making the model file."""
     header = (
         "| runtime / config | file | prefill tok/s | decode tok/s | TTFT | init | peak RSS "
-        f"| prefill / {baseline} | decode / {baseline} | note |"
+        f"| prefill / {baseline} | decode / {baseline} | conversion (wall, peak RSS) | note |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 11]
     for r in rows:
         cells = [
             r.name,
@@ -98,6 +108,7 @@ def markdown_table(rows: Sequence[Row], baseline: str = BASELINE) -> str:
             _gb(r.peak_rss_bytes),
             _x(r.prefill_ratio),
             _x(r.decode_ratio),
+            _conversion(r),
             r.note.replace("|", "/"),
         ]
         lines.append("| " + " | ".join(cells) + " |")

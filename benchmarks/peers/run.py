@@ -44,6 +44,7 @@ from benchmarks.peers.proc import Measured, PeerFailed, run_measured  # noqa: E4
 from benchmarks.peers.report import Row, markdown_table, with_ratios  # noqa: E402
 
 PEERS = ("litegen", "litert-lm", "compiled-model", "llama.cpp")
+BUILD_KEYS = ("convert", "convert_f16", "quantize")  # made_once records in Row.extra
 PREFILL_SIGNATURE = 128  # litert-torch's fixed prefill_N (LiteRT-LM pads the last chunk)
 KV_LEN = 1024
 
@@ -95,6 +96,7 @@ def keep_output(s: Settings, name: str, measured: Measured) -> None:
 
 
 def _row(name: str, file: Path | None, speeds: Speeds, rss: int | None, **kw: Any) -> Row:
+    builds = [b for k, b in kw.get("extra", {}).items() if k in BUILD_KEYS]
     return Row(
         name=name,
         file_bytes=file.stat().st_size if file is not None and file.exists() else None,
@@ -103,6 +105,9 @@ def _row(name: str, file: Path | None, speeds: Speeds, rss: int | None, **kw: An
         time_to_first_token_seconds=speeds.time_to_first_token_seconds,
         init_seconds=speeds.init_seconds,
         peak_rss_bytes=rss,
+        # steps run one after the other (llama.cpp: f16 conversion, then quantization)
+        convert_seconds=sum(b["wall_seconds"] for b in builds) if builds else None,
+        convert_peak_rss_bytes=max(b["peak_rss_bytes"] for b in builds) if builds else None,
         **kw,
     )
 

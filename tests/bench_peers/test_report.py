@@ -32,20 +32,23 @@ def test_no_ratios_without_a_usable_baseline() -> None:
 
 def test_markdown_table_cells() -> None:
     failed = Row("llama.cpp Q8_0", None, None, None, None, None, None, note="failed: a|b")
-    rows = with_ratios([_row(BASELINE, 500.0, 50.0), _row("peer", 250.0, 75.0), failed])
+    base = _row(BASELINE, 500.0, 50.0, convert_seconds=19.04, convert_peak_rss_bytes=478_000_000)
+    rows = with_ratios([base, _row("peer", 250.0, 75.0), failed])
     lines = markdown_table(rows).splitlines()
     assert len(lines) == 2 + len(rows)
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
-    assert all(len(c) == len(cells[0]) == 10 for c in cells)
+    assert all(len(c) == len(cells[0]) == 11 for c in cells)
     assert set(lines[1].replace("|", "")) == {"-"}
     peer = cells[3]
     assert peer[0] == "peer"
     assert peer[2] == "250.0" and peer[3] == "75.0"
     assert peer[7] == "0.50x" and peer[8] == "1.50x"
     assert peer[6] == "2.00 GB" and peer[1] == "1 MB"
+    assert peer[9] == "—"  # no conversion recorded
+    assert cells[2][9] == "19.0 s, 0.48 GB"
     broken = cells[4]
-    assert broken[1:9] == ["—"] * 8
-    assert broken[9] == "failed: a/b"  # a '|' would split the cell
+    assert broken[1:10] == ["—"] * 9
+    assert broken[10] == "failed: a/b"  # a '|' would split the cell
 
 
 def test_rows_serialise() -> None:
