@@ -66,7 +66,9 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def _mb(value: int | None) -> str:
-    return "—" if value is None else f"{value / 1e6:.0f} MB"
+    if value is None:
+        return "—"
+    return f"{value / 1e6:.1f} MB" if value < 10e6 else f"{value / 1e6:.0f} MB"
 
 
 def _gb(value: int | None) -> str:

@@ -43,7 +43,7 @@ def test_markdown_table_cells() -> None:
     assert peer[0] == "peer"
     assert peer[2] == "250.0" and peer[3] == "75.0"
     assert peer[7] == "0.50x" and peer[8] == "1.50x"
-    assert peer[6] == "2.00 GB" and peer[1] == "1 MB"
+    assert peer[6] == "2.00 GB" and peer[1] == "1.0 MB"
     assert peer[9] == "—"  # no conversion recorded
     assert cells[2][9] == "19.0 s, 0.48 GB"
     broken = cells[4]
