@@ -16,7 +16,7 @@ INSTALL_STAMP := $(VENV)/.litegen-installed
 NATIVE_SOURCES := $(shell find cpp third_party -type f) CMakeLists.txt pyproject.toml
 ASAN_BUILD := build/cpp-asan
 
-.PHONY: all demo test test-python test-cpp lint install system-deps clean
+.PHONY: all demo test test-python test-cpp lint install system-deps clean bench-peers
 
 all: install
 
@@ -72,5 +72,30 @@ test-cpp: install
 	$(PY) -m tests.tokenizer.cpp_fixtures $(ASAN_BUILD)/fixtures
 	$(ASAN_BUILD)/litegen_cpp_tests $(ASAN_BUILD)/fixtures
 
+# Peers side by side (issue 6): LiteRT-LM and ai_edge_litert's CompiledModel (on models made
+# by litert-torch) and llama.cpp (its own tools, built from the llama-cpp-python sdist's
+# vendored tree), against litegen from .venv, in one table. The peers live in their own venv
+# (~2.3 GB), never in .venv; build/peers/ holds llama.cpp, checkpoints, models, results.
+# PEERS_ARGS passes options to benchmarks/peers/run.py, e.g. PEERS_ARGS=--quick.
+PEERS_VENV := .venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_DIR := build/peers
+PEERS_STAMP := $(PEERS_VENV)/.peers-installed
+PEERS_TOOLS := $(PEERS_DIR)/llama.cpp-build/bin/llama-bench
+PEERS_ARGS ?=
+
+$(PEERS_STAMP): benchmarks/peers/constraints.txt
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install --disable-pip-version-check -q $(TORCH_PIN)
+	$(PEERS_PY) -m pip install --disable-pip-version-check -q \
+	  -c benchmarks/peers/constraints.txt litert-torch litert-lm litert-lm-builder gguf sentencepiece
+	touch $@
+
+$(PEERS_TOOLS): benchmarks/peers/build_llama_cpp.sh | $(PEERS_STAMP)
+	benchmarks/peers/build_llama_cpp.sh $(PEERS_PY) $(PEERS_DIR)
+
+bench-peers: install $(PEERS_STAMP) $(PEERS_TOOLS)
+	$(PEERS_PY) benchmarks/peers/run.py --litegen $(VENV)/bin/litegen $(PEERS_ARGS)
+
 clean:
-	rm -rf build .demo .pytest_cache .ruff_cache
+	rm -rf build .demo .pytest_cache .ruff_cache $(PEERS_VENV)
