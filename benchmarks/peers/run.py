@@ -131,15 +131,8 @@ def _failed(name: str, exc: BaseException) -> Row:
 # ---- litegen -------------------------------------------------------------------------
 
 
-def _litegen_bench_help(litegen: Path) -> str | None:
-    """``litegen bench --help`` text, or None when this litegen has no bench subcommand."""
-    probe = run_measured([litegen, "bench", "--help"], check=False)
-    return probe.stdout if probe.returncode == 0 else None
-
-
 def bench_litegen(ckpt: Path, s: Settings) -> list[Row]:
     rows = []
-    bench_help = _litegen_bench_help(s.litegen)
     for quant in ("int8", "int4"):
         name = f"litegen {quant}"
         try:
@@ -170,59 +163,33 @@ def bench_litegen(ckpt: Path, s: Settings) -> list[Row]:
                 "--threads",
                 str(s.threads),
             ]
-            if bench_help is not None:
-                repeat = ["--repeat", str(s.runs)] if "--repeat" in bench_help else []
-                # a short first run writes the weight cache, so the timed one starts warm
-                run_measured(
-                    [
-                        s.litegen,
-                        "bench",
-                        model,
-                        "--prompt-tokens",
-                        "8",
-                        "--decode-tokens",
-                        "1",
-                        "--threads",
-                        str(s.threads),
-                        "--json",
-                    ]
-                )
-                measured = run_measured([s.litegen, "bench", model, *common, *repeat, "--json"])
-                speeds, engine_rss = parse_litegen_bench_json(measured.stdout)
-                # litegen bench runs the engine (litegen-run) in a child and reports that
-                # process's peak RSS: the engine's own, as for the other runtimes.
-                rss = engine_rss if engine_rss is not None else measured.peak_rss_bytes
-                note = "litegen bench --json (litegen-run), warm cache"
-                extra = {
-                    "wrapper_peak_rss_bytes": measured.peak_rss_bytes,
-                    "weight_cache_state": last_json_object(measured.stdout).get(
-                        "weight_cache_state"
-                    ),
-                }
-            else:  # until `litegen bench` lands: the same timings via litegen.Generator
-                python = s.litegen.parent / "python"
-                measured = run_measured(
-                    _module(
-                        python,
-                        "benchmarks.peers.litegen_generator_bench",
-                        model,
-                        *common,
-                        "--runs",
-                        str(s.runs),
-                    ),
-                    env=_env(),
-                    cwd=REPO,
-                )
-                data = last_json_object(measured.stdout)
-                speeds = Speeds(
-                    data["prefill_tokens_per_second"],
-                    data["decode_tokens_per_second"],
-                    data["time_to_first_token_seconds"],
-                    data["init_seconds"],
-                )
-                note = "timed via litegen.Generator (no `litegen bench` yet); warm cache"
-                extra = {"cold_init_seconds": data.get("cold_init_seconds")}
-                rss = measured.peak_rss_bytes
+            # a short first run writes the weight cache, so the timed one starts warm
+            run_measured(
+                [
+                    s.litegen,
+                    "bench",
+                    model,
+                    "--prompt-tokens",
+                    "8",
+                    "--decode-tokens",
+                    "1",
+                    "--threads",
+                    str(s.threads),
+                    "--json",
+                ]
+            )
+            measured = run_measured(
+                [s.litegen, "bench", model, *common, "--repeat", str(s.runs), "--json"]
+            )
+            speeds, engine_rss = parse_litegen_bench_json(measured.stdout)
+            # litegen bench runs the engine (litegen-run) in a child and reports that
+            # process's peak RSS: the engine's own, as for the other runtimes.
+            rss = engine_rss if engine_rss is not None else measured.peak_rss_bytes
+            note = "litegen bench --json (litegen-run), warm cache"
+            extra = {
+                "wrapper_peak_rss_bytes": measured.peak_rss_bytes,
+                "weight_cache_state": last_json_object(measured.stdout).get("weight_cache_state"),
+            }
             rows.append(
                 _row(
                     name,
