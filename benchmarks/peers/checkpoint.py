@@ -2,7 +2,8 @@
 (``benchmarks/convert_benchmark.py``) plus the SentencePiece tokenizer that llama.cpp's
 converter and LiteRT-LM bundles need.
 
-The tokenizer is trained in seconds on generated text (like ``litegen.demo``) and then
+The tokenizer is trained in seconds on generated text (like ``litegen.demo``, whose
+trainer this cannot import: the peers venv has no litegen) and then
 padded with user-defined pieces up to the model's vocab_size, so every id the random model
 can emit decodes to a piece in every runtime."""
 

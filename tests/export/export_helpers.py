@@ -32,3 +32,13 @@ def rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
 
 def prompt(vocab_size: int, length: int = PREFILL_LEN) -> torch.Tensor:
     return torch.randint(3, vocab_size, (1, length), generator=torch.Generator().manual_seed(1))
+
+
+def cache_feeds(cache: Any, *, transposed_v: bool) -> dict[str, np.ndarray]:
+    """The reference cache state as signature inputs (copies: the reference goes on)."""
+    feeds = {}
+    for i, (k, v) in enumerate(zip(cache.k, cache.v, strict=True)):
+        feeds[f"kv_cache_k_{i}"] = k.numpy().copy()
+        v_np = v.numpy().transpose(0, 1, 3, 2) if transposed_v else v.numpy()
+        feeds[f"kv_cache_v_{i}"] = v_np.copy(order="C")
+    return feeds

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from export_helpers import MAX_CONTEXT
+from export_helpers import MAX_CONTEXT, cache_feeds
 
 NUM_PROMPTS = 8
 PROMPT_LEN = 7
@@ -59,18 +59,6 @@ def compare(model: Any, step: StepFn, seed: int = 0, num_prompts: int = NUM_PROM
             tokens = torch.tensor([[int(ref[0, -1].argmax())]])
             pos = pos[-1:] + 1
     return Agreement(min(cosines), float(np.mean(cosines)), agree / len(cosines), len(cosines))
-
-
-def cache_feeds(cache: Any, *, transposed_v: bool) -> dict[str, np.ndarray]:
-    """The reference cache state as signature inputs (copies: the reference goes on)."""
-    feeds = {}
-    for i, (k, v) in enumerate(zip(cache.k, cache.v, strict=True)):
-        feeds[f"kv_cache_k_{i}"] = k.numpy().copy()
-        v_np = v.numpy()
-        feeds[f"kv_cache_v_{i}"] = np.ascontiguousarray(
-            v_np.transpose(0, 1, 3, 2) if transposed_v else v_np
-        )
-    return feeds
 
 
 def runtime_step(runtime: Any) -> StepFn:

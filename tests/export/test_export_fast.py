@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 from authoring_hf_models import FAMILIES
-from export_helpers import DECODE_STEPS, LOGIT_RTOL, MAX_CONTEXT, PREFILL_LEN, prompt, rel_diff
+from export_helpers import (
+    DECODE_STEPS,
+    LOGIT_RTOL,
+    MAX_CONTEXT,
+    PREFILL_LEN,
+    cache_feeds,
+    prompt,
+    rel_diff,
+)
 
 from litegen.export.tflite_schema import schema
 
@@ -93,16 +101,9 @@ def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
     tokens = prompt(model.config.vocab_size)
     ref_cache = model.new_kv_cache(max_seq_len=MAX_CONTEXT)
 
-    def caches() -> dict[str, np.ndarray]:
-        # The runtime copies inputs (Model.run does not modify them): feed the cache state
-        # the PyTorch reference has before each step.
-        feeds = {}
-        for i, (k, v) in enumerate(zip(ref_cache.k, ref_cache.v, strict=True)):
-            feeds[f"kv_cache_k_{i}"] = k.numpy().copy()
-            feeds[f"kv_cache_v_{i}"] = v.numpy().copy()
-        return feeds
-
-    feeds = caches()
+    # The runtime copies inputs (Model.run does not modify them): feed the cache state the
+    # PyTorch reference has before each step.
+    feeds = cache_feeds(ref_cache, transposed_v=False)
     with torch.no_grad():
         ref = model(tokens, torch.arange(PREFILL_LEN), ref_cache)
     out = runtime.run(
@@ -115,7 +116,7 @@ def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
     token = int(ref[0, -1].argmax())
     for step in range(DECODE_STEPS):
         pos = PREFILL_LEN + step
-        feeds = caches()
+        feeds = cache_feeds(ref_cache, transposed_v=False)
         with torch.no_grad():
             ref = model(torch.tensor([[token]]), torch.tensor([pos]), ref_cache)
         out = runtime.run(

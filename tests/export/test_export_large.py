@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from export_helpers import LOGIT_RTOL, rel_diff
+from export_helpers import LOGIT_RTOL, cache_feeds, rel_diff
 
 import litegen
 from litegen.authoring.config import (
@@ -77,16 +77,8 @@ def test_export_over_2gib_loads_and_runs_in_litegen_runtime(tmp_path):
         runtime = Model(path, num_threads=1, weight_cache=False)
         ref_cache = model.new_kv_cache(max_seq_len=CONTEXT)
 
-        def caches() -> dict[str, np.ndarray]:
-            # The reference cache's state before the step (the runtime copies its inputs).
-            feeds = {}
-            for i, (k, v) in enumerate(zip(ref_cache.k, ref_cache.v, strict=True)):
-                feeds[f"kv_cache_k_{i}"] = k.numpy().copy()
-                feeds[f"kv_cache_v_{i}"] = v.numpy().copy()
-            return feeds
-
         tokens = torch.randint(3, VOCAB, (1, PREFILL), generator=torch.Generator().manual_seed(1))
-        feeds = caches()
+        feeds = cache_feeds(ref_cache, transposed_v=False)  # the runtime copies inputs
         with torch.no_grad():
             ref = model(tokens, torch.arange(PREFILL), ref_cache)
         out = runtime.run(
@@ -98,7 +90,7 @@ def test_export_over_2gib_loads_and_runs_in_litegen_runtime(tmp_path):
         assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL, "prefill"
 
         token = int(ref[0, -1].argmax())
-        feeds = caches()
+        feeds = cache_feeds(ref_cache, transposed_v=False)  # the runtime copies inputs
         with torch.no_grad():
             ref = model(torch.tensor([[token]]), torch.tensor([PREFILL]), ref_cache)
         out = runtime.run(
