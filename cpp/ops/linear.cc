@@ -1,0 +1,216 @@
+#include "ops/linear.h"
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace litegen::ops {
+namespace {
+
+using internal::LinearFn;
+using internal::LinearTask;
+
+// From this many rows on, the AMX kernel (16-row tiles) beats the vector one.
+constexpr int64_t kAmxMinRows = 8;
+// Below this many multiply-adds a call runs on the calling thread (waking the workers
+// costs more than it saves).
+constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+// Output channels per unit of work: every range a thread gets starts at a multiple.
+constexpr int64_t kChannelBlock = 64;
+constexpr int64_t kRowAlign = 64;
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512Vnni() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+         CpuHasAvx2();
+#else
+  return false;
+#endif
+}
+
+LinearFn KernelFor(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return internal::LinearScalar();
+    case Isa::kAvx2: return CpuHasAvx2() ? internal::LinearAvx2() : nullptr;
+    case Isa::kAvx512: return CpuHasAvx512Vnni() ? internal::LinearAvx512() : nullptr;
+    case Isa::kNeon: return internal::LinearNeon();
+    case Isa::kAuto: break;
+  }
+  return nullptr;
+}
+
+bool AmxDisabledByEnv() {
+  const char* env = std::getenv("LITEGEN_AMX");
+  return env != nullptr && std::strcmp(env, "0") == 0;
+}
+
+// The kernels' view of the quantized activations: one call per thread (or the caller).
+struct RunContext {
+  LinearFn fn;
+  LinearTask task;  // everything but the channel range and scratch
+  int64_t n;
+  uint8_t* scratch;
+};
+
+void RunRange(void* ctx, int64_t begin, int64_t end, int thread) {
+  const auto& c = *static_cast<const RunContext*>(ctx);
+  LinearTask task = c.task;
+  task.n_begin = begin * kChannelBlock;
+  task.n_end = std::min(end * kChannelBlock, c.n);
+  task.scratch = c.scratch + static_cast<size_t>(thread) * internal::kLinearScratchBytes;
+  c.fn(task);
+}
+
+struct QuantizeContext {
+  const float* x;
+  int64_t k;
+  uint8_t* xq;
+  int64_t stride;
+  float* scale;
+  int32_t* zero;
+};
+
+void QuantizeRange(void* ctx, int64_t begin, int64_t end, int /*thread*/) {
+  const auto& c = *static_cast<const QuantizeContext*>(ctx);
+  for (int64_t m = begin; m < end; ++m) {
+    QuantizeRow(c.x + m * c.k, c.k, c.xq + m * c.stride, c.scale + m, c.zero + m);
+  }
+}
+
+}  // namespace
+
+// Plain loops the compiler vectorizes for each target; every step is exact IEEE arithmetic
+// (min, max, multiply, round to nearest even), so each clone gives identical bytes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void QuantizeRow(const float* x, int64_t k, uint8_t* xq, float* scale, int32_t* zero) {
+  float lo = 0.0f;
+  float hi = 0.0f;
+  for (int64_t i = 0; i < k; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  if (!(hi > lo)) {  // all zero (or NaN): every byte is the zero point 0
+    *scale = 1.0f;
+    *zero = 0;
+    std::memset(xq, 0, static_cast<size_t>(k));
+    return;
+  }
+  const float inv = 255.0f / (hi - lo);
+  *scale = (hi - lo) / 255.0f;
+  const float z = std::min(std::max(rintf(-lo * inv), 0.0f), 255.0f);
+  *zero = static_cast<int32_t>(z);
+  for (int64_t i = 0; i < k; ++i) {
+    const float q = rintf(x[i] * inv) + z;
+    xq[i] = static_cast<uint8_t>(std::min(std::max(q, 0.0f), 255.0f));
+  }
+}
+
+Status ValidateLinearWeights(const LinearWeights& w) {
+  auto fail = [&](const std::string& why) {
+    return Status(ErrorCode::kInput, "linear weight [" + std::to_string(w.n) + ", " +
+                                         std::to_string(w.k) + "]: " + why);
+  };
+  if (w.n < 1 || w.k < 1) return fail("empty");
+  if (w.k % 64 != 0) return fail("in_features must be a multiple of 64");
+  if (w.data == nullptr || w.wsum == nullptr) return fail("missing data or row sums");
+  if (w.format != WeightFormat::kInt8 && w.format != WeightFormat::kInt4) {
+    return fail("unknown weight format");
+  }
+  if (w.block == w.k) {
+    if (w.channel_scales == nullptr) return fail("missing per-channel scales");
+  } else {
+    if (w.format != WeightFormat::kInt4) return fail("int8 weights are per channel only");
+    if (w.block < 32 || w.block % 32 != 0 || w.k % w.block != 0) {
+      return fail("block size " + std::to_string(w.block) +
+                  " must be a multiple of 32 that divides in_features");
+    }
+    if (w.block_scales == nullptr) return fail("missing block scales");
+  }
+  // 255 * 128 * k must fit int32 (per-channel sums run over the whole row).
+  if (w.k > 32768) return fail("in_features above 32768 are not supported");
+  return Status::Ok();
+}
+
+Linear::Linear(Isa isa, bool allow_amx) : isa_(ResolveIsa(isa)) {
+  kernel_ = KernelFor(isa_);
+  if (kernel_ == nullptr) {
+    isa_ = BestIsa();
+    kernel_ = KernelFor(isa_);
+  }
+  if (kernel_ == nullptr) {  // LITEGEN_ISA named a set this kernel lacks
+    isa_ = Isa::kScalar;
+    kernel_ = internal::LinearScalar();
+  }
+  if (allow_amx && isa_ == Isa::kAvx512 && !AmxDisabledByEnv()) amx_ = internal::LinearAmx();
+}
+
+Status Linear::Run(const LinearWeights& w, int64_t rows, const float* x, const float* bias,
+                   float* y, ThreadPool* pool) {
+  LITEGEN_RETURN_IF_ERROR(ValidateLinearWeights(w));
+  if (rows < 0) return Status(ErrorCode::kInput, "negative row count");
+  if (rows == 0) return Status::Ok();
+  const int threads = pool != nullptr ? pool->num_threads() : 1;
+  const bool parallel =
+      threads > 1 && (always_parallel_ || rows * w.n * w.k >= kMinParallelWork);
+
+  // Quantize the activations.
+  const int64_t stride = (w.k + kRowAlign - 1) / kRowAlign * kRowAlign;
+  const size_t need = static_cast<size_t>(rows * stride);
+  if (xq_bytes_ < need) {
+    LITEGEN_ASSIGN_OR_RETURN(xq_, AllocateAligned(need));
+    xq_bytes_ = need;
+  }
+  if (x_scale_.size() < static_cast<size_t>(rows)) {
+    x_scale_.resize(rows);
+    x_zero_.resize(rows);
+  }
+  auto* xq = static_cast<uint8_t*>(xq_.get());
+  QuantizeContext q{x, w.k, xq, stride, x_scale_.data(), x_zero_.data()};
+  if (parallel && rows > 1) {
+    pool->ParallelForRange(rows, &QuantizeRange, &q);
+  } else {
+    QuantizeRange(&q, 0, rows, 0);
+  }
+
+  if (scratch_threads_ < threads) {
+    LITEGEN_ASSIGN_OR_RETURN(scratch_, AllocateAligned(threads * internal::kLinearScratchBytes));
+    scratch_threads_ = threads;
+  }
+  RunContext c;
+  c.fn = amx_ != nullptr && rows >= kAmxMinRows ? amx_ : kernel_;
+  c.task.w = &w;
+  c.task.rows = rows;
+  c.task.xq = xq;
+  c.task.xq_stride = stride;
+  c.task.x_scale = x_scale_.data();
+  c.task.x_zero = x_zero_.data();
+  c.task.bias = bias;
+  c.task.y = y;
+  c.task.y_stride = w.n;
+  c.n = w.n;
+  c.scratch = static_cast<uint8_t*>(scratch_.get());
+  const int64_t blocks = (w.n + kChannelBlock - 1) / kChannelBlock;
+  if (parallel && blocks > 1) {
+    pool->ParallelForRange(blocks, &RunRange, &c);
+  } else {
+    RunRange(&c, 0, blocks, 0);
+  }
+  return Status::Ok();
+}
+
+}  // namespace litegen::ops

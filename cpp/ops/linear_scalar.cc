@@ -1,0 +1,84 @@
+// Portable matrix kernel: plain C++ (the compiler may still auto-vectorize it for the
+// baseline target). Also the reference the SIMD kernels are tested against.
+#include <cstdint>
+#include <cstring>
+
+#include "ops/linear_kernels.h"
+
+namespace litegen::ops::internal {
+namespace {
+
+// Weight row n, block b, widened to int8 values (int4 unpacked).
+void WidenBlock(const LinearWeights& w, int64_t n, int64_t k0, int64_t len, int8_t* out) {
+  if (w.format == WeightFormat::kInt8) {
+    std::memcpy(out, static_cast<const int8_t*>(w.data) + n * w.k + k0, len);
+    return;
+  }
+  const auto* row = static_cast<const uint8_t*>(w.data) + n * (w.k / 2);
+  for (int64_t i = 0; i < len; i += 2) {
+    const uint8_t byte = row[(k0 + i) / 2];
+    // Sign-extend each nibble: (v ^ 8) - 8 maps 0..15 onto 0..7, -8..-1.
+    out[i] = static_cast<int8_t>(((byte & 0x0F) ^ 8) - 8);
+    out[i + 1] = static_cast<int8_t>(((byte >> 4) ^ 8) - 8);
+  }
+}
+
+float BlockScale(const LinearWeights& w, int64_t n, int64_t b) {
+  if (w.block == w.k) return w.channel_scales[n];
+  return HalfToFloat(w.block_scales[n * (w.k / w.block) + b]);
+}
+
+void RunScalar(const LinearTask& t) {
+  const LinearWeights& w = *t.w;
+  const int64_t blocks = w.k / w.block;
+  int8_t widened[512];
+  for (int64_t n = t.n_begin; n < t.n_end; ++n) {
+    for (int64_t m = 0; m < t.rows; ++m) {
+      const uint8_t* x = t.xq + m * t.xq_stride;
+      float sum = 0.0f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        int32_t acc = 0;
+        for (int64_t k0 = b * w.block; k0 < (b + 1) * w.block; k0 += 512) {
+          const int64_t len = (b + 1) * w.block - k0 < 512 ? (b + 1) * w.block - k0 : 512;
+          WidenBlock(w, n, k0, len, widened);
+          for (int64_t i = 0; i < len; ++i) acc += int32_t{x[k0 + i]} * int32_t{widened[i]};
+        }
+        sum += BlockScale(w, n, b) * static_cast<float>(acc);
+      }
+      float y = t.x_scale[m] * (sum - static_cast<float>(t.x_zero[m]) * w.wsum[n]);
+      if (t.bias != nullptr) y += t.bias[n];
+      t.y[m * t.y_stride + n] = y;
+    }
+  }
+}
+
+}  // namespace
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1F;
+  uint32_t mantissa = h & 0x3FF;
+  uint32_t bits;
+  if (exponent == 0x1F) {
+    bits = sign | 0x7F800000u | (mantissa << 13);  // inf / NaN
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;  // +-0
+  } else {
+    // Subnormal half: normalize.
+    int e = -1;
+    do {
+      ++e;
+      mantissa <<= 1;
+    } while ((mantissa & 0x400) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mantissa & 0x3FF) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+LinearFn LinearScalar() { return &RunScalar; }
+
+}  // namespace litegen::ops::internal
