@@ -2,10 +2,33 @@
 
 #include <string>
 
+#include <algorithm>
+#include <memory>
+#include <mutex>
+
 #include "ops/kv_cache.h"
+#include "ops/linear.h"
 
 namespace litegen::ops {
 namespace {
+
+// A thread pool started at its first use (models that never run a parallel kernel start
+// no threads), shared by the kernels of one compiled model.
+class SharedPool {
+ public:
+  explicit SharedPool(int num_threads) : num_threads_(num_threads) {}
+  ThreadPool* Get() {
+    std::call_once(started_, [this] {
+      if (num_threads_ > 1) pool_ = std::make_unique<ThreadPool>(num_threads_);
+    });
+    return pool_.get();
+  }
+
+ private:
+  int num_threads_;
+  std::once_flag started_;
+  std::unique_ptr<ThreadPool> pool_;
+};
 
 std::string DimsToString(const TensorView& t) {
   std::string out = "[";
@@ -109,12 +132,93 @@ class KvCacheUpdateOp : public CustomOp {
   }
 };
 
+// LITEGEN_FC: (x [..., K] f32, weights int8 [N,K] | uint8 [N,K/2] (int4), scales f32 [N] |
+// f16 [N,K/block], wsum f32 [N], bias f32 [N] (optional)) -> y [..., N] f32.
+class FcOp : public CustomOp {
+ public:
+  FcOp(std::shared_ptr<SharedPool> pool, Isa isa) : pool_(std::move(pool)), linear_(isa) {}
+
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kFcOpName, size);
+  }
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() < 4 || inputs.size() > 5 || outputs.size() != 1 || inputs[0].empty() ||
+        inputs[1].size() != 2) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects 4 or 5 inputs (x [..., K], weights [N, K], scales, wsum, bias) and "
+                    "1 output, got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    }
+    outputs[0] = inputs[0];
+    outputs[0].back() = inputs[1][0];
+    return Status::Ok();
+  }
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() < 4 || inputs.size() > 5 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 4 or 5 inputs and 1 output");
+    }
+    const TensorView& x = inputs[0];
+    const TensorView& weights = inputs[1];
+    const TensorView& scales = inputs[2];
+    const TensorView& wsum = inputs[3];
+    const TensorView& y = outputs[0];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
+    const bool int4 = weights.type == kLiteRtElementTypeUInt8;
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(
+        weights, int4 ? kLiteRtElementTypeUInt8 : kLiteRtElementTypeInt8, 2, "input 1 (weights)"));
+    const bool blockwise = scales.type == kLiteRtElementTypeFloat16;
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(
+        scales, blockwise ? kLiteRtElementTypeFloat16 : kLiteRtElementTypeFloat32,
+        blockwise ? 2 : 1, "input 2 (scales)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(wsum, kLiteRtElementTypeFloat32, 1, "input 3 (wsum)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
+    const TensorView* bias = inputs.size() == 5 ? &inputs[4] : nullptr;
+    if (bias != nullptr) {
+      LITEGEN_RETURN_IF_ERROR(CheckTensor(*bias, kLiteRtElementTypeFloat32, 1, "input 4 (bias)"));
+    }
+    LinearWeights w;
+    w.format = int4 ? WeightFormat::kInt4 : WeightFormat::kInt8;
+    w.n = weights.dims[0];
+    w.k = int4 ? int64_t{weights.dims[1]} * 2 : weights.dims[1];
+    w.data = weights.data;
+    w.wsum = wsum.as<float>();
+    const int64_t blocks = blockwise ? scales.dims[1] : 1;
+    w.block = blocks > 0 ? w.k / blocks : 0;
+    if (blockwise) {
+      w.block_scales = scales.as<uint16_t>();
+    } else {
+      w.channel_scales = scales.as<float>();
+    }
+    const int64_t rows = x.rank == 0 ? 0 : x.num_elements() / std::max<int64_t>(1, x.dims[x.rank - 1]);
+    const bool shapes_ok =
+        x.rank >= 1 && x.dims[x.rank - 1] == w.k && scales.dims[0] == w.n &&
+        (!blockwise || blocks * w.block == w.k) && wsum.dims[0] == w.n &&
+        (bias == nullptr || bias->dims[0] == w.n) && y.rank == x.rank &&
+        y.dims[y.rank - 1] == w.n && y.num_elements() == rows * w.n;
+    if (!shapes_ok) {
+      return Status(ErrorCode::kInput,
+                    "incompatible shapes x=" + DimsToString(x) + " weights=" + Describe(weights) +
+                        " scales=" + Describe(scales) + " wsum=" + DimsToString(wsum) +
+                        (bias != nullptr ? " bias=" + DimsToString(*bias) : "") +
+                        " y=" + DimsToString(y));
+    }
+    return linear_.Run(w, rows, x.as<float>(), bias != nullptr ? bias->as<float>() : nullptr,
+                       y.as<float>(), pool_->Get());
+  }
+
+ private:
+  std::shared_ptr<SharedPool> pool_;
+  Linear linear_;
+};
+
 // LITEGEN_SDPA: (q [B,Hq,T,D], k_cache [B,Hkv,S,D], v_cache [B,Hkv,S,D], input_pos [T] i32,
 // params [2] f32 {scale, logit_softcap}, sliding_window [1] i32, dependency tokens...)
 // -> out [B,Hq,T,D].
 class SdpaOp : public CustomOp {
  public:
-  SdpaOp(int num_threads, Isa isa) : num_threads_(num_threads), sdpa_(isa) {}
+  SdpaOp(std::shared_ptr<SharedPool> pool, Isa isa) : pool_(std::move(pool)), sdpa_(isa) {}
 
   Status Init(const uint8_t* /*options*/, size_t size) override {
     return CheckEmptyOptions(kSdpaOpName, size);
@@ -183,15 +287,12 @@ class SdpaOp : public CustomOp {
     p.scale = params.as<float>()[0];
     p.logit_softcap = params.as<float>()[1];
     p.sliding_window = window.as<int32_t>()[0];
-    // The pool starts with the first run, so models without attention start no threads.
-    if (pool_ == nullptr && num_threads_ > 1) pool_ = std::make_unique<ThreadPool>(num_threads_);
     return sdpa_.Run(shape, q.as<float>(), k.as<float>(), v.as<float>(), pos.as<int32_t>(), p,
-                     out.as<float>(), pool_.get());
+                     out.as<float>(), pool_->Get());
   }
 
  private:
-  int num_threads_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<SharedPool> pool_;
   Sdpa sdpa_;
 };
 
@@ -200,14 +301,23 @@ class SdpaOp : public CustomOp {
 std::unique_ptr<CustomOp> MakeKvCacheUpdateOp() { return std::make_unique<KvCacheUpdateOp>(); }
 
 std::unique_ptr<CustomOp> MakeSdpaOp(int num_threads, Isa isa) {
-  return std::make_unique<SdpaOp>(num_threads, isa);
+  return std::make_unique<SdpaOp>(std::make_shared<SharedPool>(num_threads), isa);
+}
+
+std::unique_ptr<CustomOp> MakeFcOp(int num_threads, Isa isa) {
+  return std::make_unique<FcOp>(std::make_shared<SharedPool>(num_threads), isa);
 }
 
 std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
+  // One pool for every kernel of a compiled model (they never run concurrently), so its
+  // kernels do not bring one set of spinning workers each.
+  auto pool = std::make_shared<SharedPool>(num_threads);
   std::vector<CustomOpRegistration> ops;
   ops.push_back({kKvCacheUpdateOpName, kBuiltinOpVersion, [] { return MakeKvCacheUpdateOp(); }});
   ops.push_back({kSdpaOpName, kBuiltinOpVersion,
-                 [num_threads, isa] { return MakeSdpaOp(num_threads, isa); }});
+                 [pool, isa] { return std::make_unique<SdpaOp>(pool, isa); }});
+  ops.push_back({kFcOpName, kBuiltinOpVersion,
+                 [pool, isa] { return std::make_unique<FcOp>(pool, isa); }});
   return ops;
 }
 

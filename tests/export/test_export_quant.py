@@ -282,12 +282,29 @@ def _isolated_fcs(path: Path, out_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def _custom_op_count(path: Path, signature: str, name: str) -> int:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    sg = next(sg for sg in model.subgraphs if sg.name == signature.encode())
+    codes = model.operatorCodes
+    return sum(1 for op in sg.operators if codes[op.opcodeIndex].customCode == name.encode())
+
+
+@pytest.mark.parametrize("quant", ["int8", "int4-b32", "int4-b64,lm_head=int8"])
+def test_quantized_linear_layers_run_in_litegen_fc_in_the_fast_form(quant, quant_family, tmp_path):
+    fam = quant_family("llama")  # every in_features a multiple of 64
+    path = _convert(fam, tmp_path, quant, "fast")
+    expected = 7 * fam.model.config.num_layers + 1  # q k v o gate up down, head
+    for signature in ("prefill", "decode"):
+        assert _custom_op_count(path, signature, "LITEGEN_FC") == expected
+    assert _isolated_fcs(path, tmp_path) == []  # no quantized FULLY_CONNECTED left
+
+
 @pytest.mark.parametrize("quant", ["int8", "int4-b32", "int4-b64,lm_head=int8"])
 def test_quantized_fully_connected_ops_are_delegated_to_xnnpack(quant, quant_family, tmp_path):
     from litegen.runtime import Model
 
     fam = quant_family("llama")
-    path = _convert(fam, tmp_path, quant, "fast")
+    path = _convert(fam, tmp_path, quant, "portable")
     fcs = _isolated_fcs(path, tmp_path)
     assert len(fcs) == 7 * fam.model.config.num_layers + 1  # q k v o gate up down, head
     for name, fc in fcs:

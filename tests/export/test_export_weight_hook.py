@@ -20,6 +20,9 @@ class Fp16Weights:
         self.buffers: dict[tuple[str, ...], int] = {}
         self.calls: list[tuple[str, tuple[str, ...]]] = []
 
+    def fast_linear(self, model, sg, names, weight):
+        return None
+
     def fully_connected(self, model, sg, names, weight):
         self.calls.append((sg.name, names))
         if names not in self.buffers:  # once per model, shared by the subgraphs

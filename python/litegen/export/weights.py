@@ -135,6 +135,17 @@ class WeightRecipe(Protocol):
         """The FULLY_CONNECTED filter operand of ``sg`` and the op's options."""
         ...
 
+    def fast_linear(
+        self,
+        model: ModelWriter,
+        sg: SubgraphWriter,
+        names: tuple[str, ...],
+        weight: torch.Tensor | LazyWeight,
+    ) -> tuple[TensorHandle, TensorHandle, TensorHandle] | None:
+        """The fast form's LITEGEN_FC operands ``(weights, scales, wsum)`` (see
+        docs/custom_ops.md), or None to use :meth:`fully_connected` instead."""
+        ...
+
     def embedding(
         self,
         model: ModelWriter,

@@ -135,6 +135,16 @@ class RecipeWeights:
         options.keepNumDims = True
         return stored.constant(sg), options
 
+    def fast_linear(
+        self, model: ModelWriter, sg: SubgraphWriter, names: tuple[str, ...], weight: Any
+    ) -> tuple[TensorHandle, TensorHandle, TensorHandle] | None:
+        """LITEGEN_FC's ``(weights, scales, wsum)`` operands for ``weight`` in ``sg``, or None
+        when its scheme has no such form (then :meth:`fully_connected` applies)."""
+        found = self._stored(model, names, "fully_connected", weight)
+        if found is None:
+            return None
+        return found[0].fast_linear_operands(sg)
+
     def embedding(
         self,
         model: ModelWriter,

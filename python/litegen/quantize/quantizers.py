@@ -387,9 +387,17 @@ class RowCodec:
         return np.maximum(amax[:, 0] / np.float32(qmax), np.float32(FP32_MIN_NORMAL)), amax
 
     def encode(
-        self, chunk: np.ndarray, scales: np.ndarray | None, stats: _Stats | None
+        self,
+        chunk: np.ndarray,
+        scales: np.ndarray | None,
+        stats: _Stats | None,
+        row_sums: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The stored values of ``chunk`` (flat), given its rows' scales."""
+        """The stored values of ``chunk`` (flat), given its rows' scales.
+
+        ``row_sums`` (integer formats): filled with each row's sum of dequantized values,
+        ``sum_k scale * q`` - the ``wsum`` operand of the fast form's LITEGEN_FC.
+        """
         if self.kind == "fp16":
             out = chunk.astype(np.float16)
             if stats is not None:
@@ -400,6 +408,10 @@ class RowCodec:
         g, size = self.groups(k, "")
         s = scales.astype(np.float32, copy=False).reshape(rows, g)
         q = _round_groups(chunk.reshape(rows, g, size), s, stats)
+        if row_sums is not None:
+            # Integer sums are exact in float32 (|q| <= 127, at most 2^15 per group).
+            group_sums = q.sum(axis=2, dtype=np.float32).astype(np.float64)
+            row_sums[:] = (group_sums * s).sum(axis=1)
         return _pack_nibbles(q) if self.packed else q.astype(np.int8).reshape(-1)
 
 
@@ -465,22 +477,37 @@ class EncodedRows:
                 self._max_w = max(self._max_w, float(amax.max()))
         self._with_stats = with_stats
         self.cell = StatsCell()
+        self._row_sums: np.ndarray | None = None  # filled by a pass of chunks()
+
+    def row_sums(self) -> np.ndarray:
+        """float32 ``[rows]``: each row's sum of dequantized values (see RowCodec.encode).
+
+        Filled by every pass over :meth:`chunks` (the file write); computed by an extra
+        encoding pass if asked before one.
+        """
+        if self._row_sums is None:
+            for _ in self.chunks(progress=False):
+                pass
+        assert self._row_sums is not None
+        return self._row_sums.astype(np.float32)
 
     @property
     def nbytes(self) -> int:
         n, k = self._rows.shape
         return self.codec.size(n, k) * self.codec.dtype.itemsize
 
-    def chunks(self) -> Iterator[np.ndarray]:
+    def chunks(self, progress: bool = True) -> Iterator[np.ndarray]:
         st = _Stats(scaled=self.scales is not None) if self._with_stats else None
+        sums = np.empty(self._rows.shape[0], np.float64) if self.scales is not None else None
         for start, stop, chunk in _chunks(self._rows, even=self.codec.packed):
             s = self.scales[start:stop] if self.scales is not None else None
             if st is not None:
                 st.add_weights(chunk, None)
-            values = self.codec.encode(chunk, s, st)
+            values = self.codec.encode(chunk, s, st, None if sums is None else sums[start:stop])
             yield values
-            if self._on_bytes is not None:
+            if self._on_bytes is not None and progress:
                 self._on_bytes(values.nbytes)
+        self._row_sums = sums
         if st is not None:
             st.max_w = self._max_w
             self.cell.value = st.result()

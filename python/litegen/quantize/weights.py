@@ -28,7 +28,7 @@ kernels copy (and dequantize) only the rows asked for.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,6 +145,14 @@ class QuantizedWeight:
         q = unpack_int4(data, count) if fmt is _F.INT4_CHANNEL else data
         return dequantize_per_channel(q, self.scales, self.shape)
 
+    def row_sums(self) -> np.ndarray:
+        """float32 ``[rows]``: each row's sum of dequantized values (integer formats; the
+        ``wsum`` operand of LITEGEN_FC). A lazy weight's come from its encoding pass."""
+        if isinstance(self.data, EncodedRows):
+            return self.data.row_sums()
+        rows = self.dequantize().reshape(self.shape[0], -1)
+        return rows.sum(axis=1, dtype=np.float64).astype(np.float32)
+
     def add_to(self, model: ModelWriter) -> StoredWeight:
         """Add the buffers to ``model`` (once: later calls return the same StoredWeight)."""
         stored = self._stored.get(model)
@@ -177,6 +185,10 @@ class StoredWeight:
     _fc: weakref.WeakKeyDictionary[SubgraphWriter, TensorHandle] = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False
     )
+    _fast: weakref.WeakKeyDictionary[
+        SubgraphWriter, tuple[TensorHandle, TensorHandle, TensorHandle]
+    ] = field(default_factory=weakref.WeakKeyDictionary, init=False, repr=False)
+    _fast_buffers: list[int] = field(default_factory=list, init=False, repr=False)
 
     @property
     def buffers(self) -> tuple[int, ...]:
@@ -241,6 +253,51 @@ class StoredWeight:
         self._fc[sg] = handle
         return handle
 
+    def fast_linear_operands(
+        self, sg: SubgraphWriter, name: str | None = None
+    ) -> tuple[TensorHandle, TensorHandle, TensorHandle] | None:
+        """``(weights, scales, wsum)``: the operands 1-3 of LITEGEN_FC (docs/custom_ops.md)
+        for this weight in ``sg``, or None when its format has no LITEGEN_FC form (float
+        formats, int8-weight-only, rows that are not a multiple of 64 values).
+
+        The weight bytes are the stored buffer itself (int8 ``[N, K]``, or int4 as uint8
+        ``[N, K / 2]``); blockwise scales are the stored float16 buffer; per-channel scales
+        and the row sums get float32 buffers of their own, added once per model. The row
+        sums of a lazy weight are produced by its encoding pass, which the writer runs
+        first because the data buffer precedes them in the file.
+        """
+        w = self.weight
+        fmt = w.scheme.format
+        if fmt not in (_F.INT8, _F.INT4_CHANNEL, _F.INT4_BLOCK) or len(w.shape) != 2:
+            return None
+        n, k = w.shape
+        if k % 64:
+            return None
+        self._check_subgraph(sg)
+        found = self._fast.get(sg)
+        if found is not None:
+            return found
+        assert w.scales is not None
+        if not self._fast_buffers:
+            scales_buffer = self.scales_buffer
+            if scales_buffer is None:
+                scales_buffer = self.model.add_buffer(np.ascontiguousarray(w.scales, np.float32))
+            wsum_buffer = self.model.add_buffer(_RowSums(w))
+            self._fast_buffers.extend((scales_buffer, wsum_buffer))
+        scales_buffer, wsum_buffer = self._fast_buffers
+        base = _free_name(sg, f"{name or w.name}:{w.scheme.name}/fc")
+        if fmt is _F.INT8:
+            weights = sg.add_constant(base, self.data_buffer, "int8", (n, k))
+        else:
+            weights = sg.add_constant(base, self.data_buffer, "uint8", (n, k // 2))
+        if fmt is _F.INT4_BLOCK:
+            scales = sg.add_constant(f"{base}/scales", scales_buffer, "float16", w.scales.shape)
+        else:
+            scales = sg.add_constant(f"{base}/scales", scales_buffer, "float32", (n,))
+        wsum = sg.add_constant(f"{base}/wsum", wsum_buffer, "float32", (n,))
+        self._fast[sg] = (weights, scales, wsum)
+        return self._fast[sg]
+
     def lookup(self, sg: SubgraphWriter, ids: TensorHandle, name: str) -> TensorHandle:
         """Rows ``ids`` of this (2-D) table as a float32 ``[len(ids), cols]`` tensor ``name``.
 
@@ -272,6 +329,18 @@ class StoredWeight:
             # Hybrid (per-row scales) or blockwise lookup: dequantizes the rows it copies.
             sg.add_builtin_op("EMBEDDING_LOOKUP", [ids, raw], [out])
         return out
+
+
+class _RowSums:
+    """A lazy buffer source: a weight's row sums, float32 ``[rows]`` (computed when the
+    file is written, after the weight's own data)."""
+
+    def __init__(self, weight: QuantizedWeight) -> None:
+        self._weight = weight
+        self.nbytes = 4 * weight.shape[0]
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        yield self._weight.row_sums()
 
 
 def fully_connected_options(scheme: QuantScheme | str) -> schema.FullyConnectedOptionsT:

@@ -109,6 +109,17 @@ class LoweringContext:
         opts.keepNumDims = True
         return self.const(w, name="weight"), opts
 
+    def fast_linear_weight(
+        self, w: torch.Tensor
+    ) -> tuple[TensorHandle, TensorHandle, TensorHandle] | None:
+        """LITEGEN_FC's weight operands for ``w`` [out, in] in the fast form, when the
+        quantization recipe stores it in a format that op reads (else None)."""
+        names = self.param_names.get(w.untyped_storage().data_ptr())
+        recipe = self.pool.recipe
+        if self.form != "fast" or recipe is None or names is None:
+            return None
+        return recipe.fast_linear(self.pool.writer, self.sg, tuple(names), self.pool.source_of(w))
+
     def embedding_lookup(
         self, table: torch.Tensor, ids: RTensor, out_shape: tuple[Dim, ...]
     ) -> RTensor:

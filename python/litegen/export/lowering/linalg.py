@@ -6,12 +6,15 @@ import torch
 from torch import fx
 
 from litegen.errors import UnsupportedOpError
+from litegen.export.lowering.attention import CUSTOM_OP_VERSION
 from litegen.export.lowering.context import LoweringContext
 from litegen.export.lowering.registry import arg, dim_index, out_dtype, out_shape, register
 from litegen.export.lowering.values import RTensor, Value
 from litegen.export.tflite_schema import schema
 
 aten = torch.ops.aten
+
+FC = "LITEGEN_FC"
 
 
 @register(aten.linear.default)
@@ -20,9 +23,16 @@ def _linear(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: dict) -> V
     bias = arg(args, kwargs, 2, "bias")
     dtype = out_dtype(node)
     if isinstance(w, torch.Tensor) and w.dim() == 2:
+        b = ctx.as_handle(bias, torch.float32) if bias is not None else None
+        fast = ctx.fast_linear_weight(w)
+        if fast is not None:
+            # Our kernel reads the quantized weight in place (docs/custom_ops.md).
+            out = ctx.new(out_shape(node), torch.float32)
+            inputs = [ctx.as_handle(x, torch.float32), *fast, *([b] if b is not None else [])]
+            ctx.sg.add_custom_op(FC, inputs, [out.handle], version=CUSTOM_OP_VERSION)
+            return out
         # FULLY_CONNECTED takes the weight as stored by nn.Linear: [out, in].
         filt, opts = ctx.fully_connected_weight(w)
-        b = ctx.as_handle(bias, torch.float32) if bias is not None else None
         return ctx.op(
             "FULLY_CONNECTED", [ctx.as_handle(x, dtype), filt, b], out_shape(node), dtype, opts
         )
