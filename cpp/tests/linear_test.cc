@@ -205,11 +205,15 @@ TEST(LinearMatchesReferenceForEveryKernel) {
       {WeightFormat::kInt4, 65, 64, 32},    {WeightFormat::kInt4, 128, 256, 32},
       {WeightFormat::kInt4, 96, 384, 64},   {WeightFormat::kInt4, 200, 1024, 128},
       {WeightFormat::kInt4, 33, 2048, 2048 / 2},
+      // Blocks an odd multiple of 32 straddle the 64-element units of the vector kernels;
+      // long rows make the kernels cut the channels into several cached chunks.
+      {WeightFormat::kInt4, 70, 576, 96},   {WeightFormat::kInt4, 67, 192, 32},
+      {WeightFormat::kInt8, 40, 4096, 0},   {WeightFormat::kInt4, 40, 8192, 0},
   };
   bool amx_seen = false;
   for (const Shape& s : shapes) {
     const TestWeights t = MakeWeights(rng, s.format, s.n, s.k, s.block);
-    for (int64_t rows : {1, 2, 5, 16, 37}) {
+    for (int64_t rows : {1, 2, 3, 4, 5, 7, 16, 37}) {
       for (Isa isa : isas) {
         for (bool amx : {false, true}) {
           ops::Linear probe(isa, amx);
