@@ -148,13 +148,11 @@ Status ValidateLinearWeights(const LinearWeights& w) {
 
 Linear::Linear(Isa isa, bool allow_amx) : isa_(ResolveIsa(isa)) {
   kernel_ = KernelFor(isa_);
-  if (kernel_ == nullptr) {
-    isa_ = BestIsa();
+  // A set this kernel lacks (e.g. AVX-512 without VNNI): the next best one.
+  for (Isa fallback : {Isa::kAvx2, Isa::kNeon, Isa::kScalar}) {
+    if (kernel_ != nullptr) break;
+    isa_ = fallback;
     kernel_ = KernelFor(isa_);
-  }
-  if (kernel_ == nullptr) {  // LITEGEN_ISA named a set this kernel lacks
-    isa_ = Isa::kScalar;
-    kernel_ = internal::LinearScalar();
   }
   if (allow_amx && isa_ == Isa::kAvx512 && !AmxDisabledByEnv()) amx_ = internal::LinearAmx();
 }

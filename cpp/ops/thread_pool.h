@@ -10,9 +10,9 @@
 //    when every call has finished.
 //    `thread` is in [0, num_threads()), so callers can keep per-thread scratch.
 //  * No allocation per call: fn is passed by reference through a function pointer.
-//  * Idle workers spin briefly (a few microseconds, with pause instructions) for the next
-//    job and then block on a condition variable, so they do not steal the cores that
-//    XNNPack's own threads use between our kernels.
+//  * Idle workers spin briefly (200 us, with pause instructions) for the next job, which
+//    bridges the small XNNPack ops between two of our kernels, and then block on a
+//    condition variable, so they do not keep the cores XNNPack's threads need for long.
 //  * Calls from several threads are serialized (a mutex); calling ParallelFor from inside
 //    fn deadlocks and is not allowed. fn must not throw.
 //  * In a child process forked after the pool started (the workers do not survive a
