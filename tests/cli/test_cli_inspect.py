@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 from tests.cli.conftest import CliModel, litegen_command
 
 NUM_LAYERS = 2  # tests/bundle/checkpoints.py
-LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
+LINEARS_PER_LAYER = 4  # qkv, o, gate_up, down: the fast form fuses the projections
 
 
 def inspect_json(model: CliModel, path: Path, *python_args: str) -> dict:

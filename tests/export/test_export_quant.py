@@ -293,7 +293,8 @@ def _custom_op_count(path: Path, signature: str, name: str) -> int:
 def test_quantized_linear_layers_run_in_litegen_fc_in_the_fast_form(quant, quant_family, tmp_path):
     fam = quant_family("llama")  # every in_features a multiple of 64
     path = _convert(fam, tmp_path, quant, "fast")
-    expected = 7 * fam.model.config.num_layers + 1  # q k v o gate up down, head
+    # convert() fuses q/k/v and gate/up in the fast form: qkv o gate_up down, and the head
+    expected = 4 * fam.model.config.num_layers + 1
     for signature in ("prefill", "decode"):
         assert _custom_op_count(path, signature, "LITEGEN_FC") == expected
     assert _isolated_fcs(path, tmp_path) == []  # no quantized FULLY_CONNECTED left

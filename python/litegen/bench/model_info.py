@@ -15,8 +15,11 @@ from pathlib import Path
 
 from litegen.bench.errors import BenchmarkError
 
-# Weight-reading ops: the weight is input 1 (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D).
+# Weight-reading ops: the weight is input 1 (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D), and
+# litegen's LITEGEN_FC, whose scales and row sums (inputs 2, 3) are read with it and whose
+# uint8 weights hold two int4 values per byte (docs/custom_ops.md).
 _MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D")
+_FAST_LINEAR = b"LITEGEN_FC"
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,15 @@ def read_model_weights(path: Path) -> ModelWeights:
 def _read(schema: object, data: mmap.mmap, path: Path) -> ModelWeights:
     model = schema.Model.GetRootAs(data, 0)  # type: ignore[attr-defined]
     codes = []
+    fast_linear = set()  # opcode indices of LITEGEN_FC
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
         codes.append(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()))
+        if oc.CustomCode() == _FAST_LINEAR:
+            fast_linear.add(i)
     op_enum = schema.BuiltinOperator  # type: ignore[attr-defined]
     matmul_codes = {getattr(op_enum, name) for name in _MATMUL_OPS}
+    uint8 = schema.TensorType.UINT8  # type: ignore[attr-defined]
     blockwise = schema.QuantizationDetails.BlockwiseQuantization  # type: ignore[attr-defined]
 
     seen: set[int] = set()  # buffers counted already
@@ -72,7 +79,8 @@ def _read(schema: object, data: mmap.mmap, path: Path) -> ModelWeights:
         sg = model.Subgraphs(s)
         for o in range(sg.OperatorsLength()):
             op = sg.Operators(o)
-            if codes[op.OpcodeIndex()] not in matmul_codes or op.InputsLength() < 2:
+            fast = op.OpcodeIndex() in fast_linear
+            if (codes[op.OpcodeIndex()] not in matmul_codes and not fast) or op.InputsLength() < 2:
                 continue
             index = op.Inputs(1)
             if index < 0:
@@ -84,7 +92,11 @@ def _read(schema: object, data: mmap.mmap, path: Path) -> ModelWeights:
             count = 1
             for d in range(tensor.ShapeLength()):
                 count *= max(tensor.Shape(d), 0)
-            params += count
+            params += count * (2 if fast and tensor.Type() == uint8 else 1)
+            if fast:
+                for extra in range(2, min(op.InputsLength(), 4)):  # scales, row sums
+                    add_buffer(sg.Tensors(op.Inputs(extra)).Buffer())
+                continue
             quant = tensor.Quantization()
             if quant is not None and quant.DetailsType() == blockwise:
                 details = schema.BlockwiseQuantization()  # type: ignore[attr-defined]

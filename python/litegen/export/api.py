@@ -236,6 +236,28 @@ def convert_checkpoint(
     return result
 
 
+_SPLIT_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
+
+
+def _fuse_projections(form: str, quant: Any) -> bool | None:
+    """The fast form fuses q/k/v and gate/up into one matmul each: the same numbers (every
+    scheme quantizes rows or row blocks independently), 3 fewer kernel calls per layer.
+    Not when the weight recipe could tell the split projections apart (an override naming
+    one, a custom hook), nor in the portable form (its layout stays the checkpoint's)."""
+    from litegen.quantize import QuantRecipe
+
+    if form != "fast":
+        return None
+    if quant is None:
+        return True
+    if hasattr(quant, "fully_connected"):
+        return None
+    recipe = QuantRecipe.parse(quant)
+    if any(p in o.pattern for o in recipe.overrides for p in _SPLIT_PROJECTIONS):
+        return None
+    return True
+
+
 def _convert(
     hf_dir: str | os.PathLike[str],
     out: Path,
@@ -254,13 +276,18 @@ def _convert(
     from litegen.loading.pretrained import from_pretrained
 
     progress.stage("loading weights")
+    fused = _fuse_projections(form, quant)
     lazy_weights = None
     if lazy:
         # The large weights stay in the checkpoint: the writer reads, converts and
         # quantizes them one chunk at a time (the float32 model never exists in full).
-        model, lazy_weights = lazy_pretrained(hf_dir, kv_cache_max_len=max_context)
+        model, lazy_weights = lazy_pretrained(
+            hf_dir, kv_cache_max_len=max_context, fused_projections=fused
+        )
     else:
-        model = from_pretrained(hf_dir, kv_cache_max_len=max_context, progress=False)
+        model = from_pretrained(
+            hf_dir, kv_cache_max_len=max_context, fused_projections=fused, progress=False
+        )
     cache = model.new_kv_cache(max_seq_len=max_context)
 
     def prefill(n: int) -> tuple[Any, ...]:

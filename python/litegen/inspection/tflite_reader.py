@@ -12,6 +12,7 @@ import mmap
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,30 @@ def _op_name(code: Any) -> str:
     return _BUILTIN_NAMES.get(builtin, f"<builtin {builtin}>")
 
 
+def _fast_linear_weights(
+    subgraphs: list[Any], op_names: list[str], count: Callable[[int], range]
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """``{(subgraph, tensor): (dtype, quantization)}`` for the weights LITEGEN_FC reads.
+
+    Their scales are operands of the op (docs/custom_ops.md), not tensor quantization
+    parameters: uint8 weights are int4 pairs, float16 scales mean blockwise.
+    """
+    found = {}
+    for s, sg in enumerate(subgraphs):
+        for k in count(sg.OperatorsLength()):
+            op = sg.Operators(k)
+            if op_names[op.OpcodeIndex()] != "LITEGEN_FC" or op.InputsLength() < 3:
+                continue
+            weights, scales = sg.Tensors(op.Inputs(1)), sg.Tensors(op.Inputs(2))
+            int4 = weights.Type() == schema.TensorType.UINT8
+            blockwise = scales.Type() == schema.TensorType.FLOAT16
+            found[(s, op.Inputs(1))] = (
+                "int4" if int4 else "int8",
+                "blockwise" if blockwise else "per-channel",
+            )
+    return found
+
+
 def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
     model = schema.Model.GetRootAs(data, 0)
     limit = len(data) // 4
@@ -245,11 +270,12 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
             )
         )
 
+    fc_weights = _fast_linear_weights(subgraphs, op_names, count)
     buffer_sizes = [_buffer_size(model.Buffers(b)) for b in count(model.BuffersLength())]
     metadata_buffers = {model.Metadata(i).Buffer() for i in count(model.MetadataLength())}
     weights: list[WeightInfo] = []
     seen: set[int] = set()
-    for sg in subgraphs:
+    for s, sg in enumerate(subgraphs):
         for j in count(sg.TensorsLength()):
             t = sg.Tensors(j)
             b = t.Buffer()
@@ -259,13 +285,14 @@ def _read(path: Path, data: mmap.mmap) -> TFLiteInfo:
                 continue
             seen.add(b)
             info = _tensor(sg, j, limit)
+            dtype, quantization = fc_weights.get((s, j), (info.dtype, _quantization(t)))
             weights.append(
                 WeightInfo(
                     info.name,
-                    info.dtype,
+                    dtype,
                     info.shape,
                     buffer_sizes[b],
-                    _quantization(t),
+                    quantization,
                     _scale_bytes(t),
                     layer_index(info.name),
                 )

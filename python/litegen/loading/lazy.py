@@ -89,10 +89,12 @@ def lazy_pretrained(
     hf_dir: str | Path,
     *,
     kv_cache_max_len: int | None = None,
+    fused_projections: bool | None = None,
     strict: bool = True,
 ) -> tuple[DecoderModel, Mapping[int, LazyWeight]]:
     """The float32 model for a HuggingFace checkpoint directory with its large weights
     left in the checkpoint, and ``{parameter storage data_ptr: LazyWeight}`` for them.
+    ``fused_projections`` as in :func:`from_pretrained`.
 
     Checks the checkpoint exactly as :func:`from_pretrained` does (missing tensors,
     shapes, unused tensors when ``strict``) before returning.
@@ -105,6 +107,8 @@ def lazy_pretrained(
     config = family.build_config(hf)
     if kv_cache_max_len is not None:
         config = config.replace(kv_cache_max_len=kv_cache_max_len)
+    if fused_projections is not None:
+        config = config.with_fused_projections(fused_projections)
     model = DecoderModel.empty(config, dtype=torch.float32)
     loader = ModelLoader(hf_dir, family.tensor_names, progress=False)
     lazy: dict[int, LazyWeight] = {}
