@@ -259,30 +259,31 @@ void PerChannelSteps(const int8_t* a, int64_t a_stride, const uint8_t* b0, const
 }
 
 // Blockwise scales: for each block in [k0, k0 + len), the block's int32 tile sums times
-// the row's block scale (scales[block][row]) added to the float tiles in acc (zero when
-// first).
+// the row's block scale (scales[row * blocks + block], blocks = len / block) added to the
+// float tiles in acc (set instead when first).
 template <bool kTwo>
 void BlockwiseSteps(const int8_t* a, int64_t a_stride, const uint8_t* b0, const uint8_t* b1,
                     int64_t k0, int64_t len, int64_t block, int64_t step, bool first,
                     const float* scales, uint8_t* acc, uint8_t* tmp) {
   constexpr int kTiles = kTwo ? 4 : 2;
   auto* f = reinterpret_cast<float*>(acc);
-  if (first) std::memset(acc, 0, kTiles * kTile);
   const auto* c = reinterpret_cast<const int32_t*>(tmp);
-  for (int64_t kb = 0; kb < len; kb += block) {
+  const int64_t blocks = len / block;
+  for (int64_t bi = 0; bi < blocks; ++bi) {
     ZeroC<kTwo>();
-    for (int64_t kk = kb; kk < kb + block; kk += step) {
+    for (int64_t kk = bi * block; kk < (bi + 1) * block; kk += step) {
       LITEGEN_AMX_STEP(a + kk, a_stride, b0 + (k0 + kk) * 16, b1 + (k0 + kk) * 16, kTwo);
     }
     StoreC<kTwo>(tmp);
-    const float* s = scales + kb / block * kPanelRows;
+    const bool set = first && bi == 0;
     for (int tile = 0; tile < kTiles; ++tile) {
-      const float* sh = s + (tile & 1) * 16;
+      const float* sh = scales + (tile & 1) * 16 * blocks + bi;
       for (int n = 0; n < 16; ++n) {
         const int64_t at = tile * 256 + n * 16;
         const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(c + at));
-        _mm512_store_ps(f + at, _mm512_fmadd_ps(_mm512_set1_ps(sh[n]), sum,
-                                                _mm512_load_ps(f + at)));
+        const __m512 scale = _mm512_set1_ps(sh[n * blocks]);
+        _mm512_store_ps(f + at, set ? _mm512_mul_ps(scale, sum)
+                                    : _mm512_fmadd_ps(scale, sum, _mm512_load_ps(f + at)));
       }
     }
   }
@@ -382,14 +383,22 @@ void RunAmx(const LinearTask& t) {
           a_stride = p.panel_stride;
         }
         if (p.blockwise) {
-          // scales[block][row] for this chunk's blocks; rows past the range get 0.
+          // scales[row][block] for this chunk's blocks (fp16 -> float, 16 at a time);
+          // rows past the range get 0.
           const int64_t nblocks = len / w.block;
           for (int64_t r = 0; r < kPanelRows; ++r) {
             const int64_t n = n0 + r;
-            for (int64_t b = 0; b < nblocks; ++b) {
-              scales[b * kPanelRows + r] =
-                  n < t.n_end ? _cvtsh_ss(w.block_scales[n * blocks_per_row + k0 / w.block + b])
-                              : 0.0f;
+            float* out = scales + r * nblocks;
+            if (n >= t.n_end) {
+              std::memset(out, 0, static_cast<size_t>(nblocks) * sizeof(float));
+              continue;
+            }
+            const uint16_t* in = w.block_scales + n * blocks_per_row + k0 / w.block;
+            for (int64_t b = 0; b < nblocks; b += 16) {
+              const __mmask16 mask =
+                  static_cast<__mmask16>(nblocks - b >= 16 ? 0xFFFF : (1u << (nblocks - b)) - 1u);
+              _mm512_mask_storeu_ps(out + b, mask,
+                                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, in + b)));
             }
           }
         }
