@@ -10,9 +10,11 @@
 // at the minimum (hot) and median (cold) times.
 // Build: cmake -DLITEGEN_BUILD_BENCH=ON ... && build/.../litegen_ops_bench [iterations]
 //
-//   litegen_ops_bench amx-prefill [int8|int4-b32|q/o|gate/up|down]: quantized linear (LITEGEN_FC) prefill through the AMX
-//   kernel, TinyLlama shapes, 2 threads; GOPS = 2 M N K / time (activation quantization
-//   included), hot weights (same layer back to back).
+//   litegen_ops_bench amx-prefill [int8|int4-b32|int4|q/o|gate/up|down]: quantized linear
+//   (LITEGEN_FC) prefill through the AMX kernel, TinyLlama shapes, 2 threads; GOPS =
+//   2 M N K / time (activation quantization included), hot weights (same layer back to
+//   back). The optional argument keeps one format or shape.
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,9 +40,8 @@ double MedianMicros(std::vector<double> samples) {
   return samples[samples.size() / 2];
 }
 
-
 // Prefill through ops::Linear with AMX: M rows x TinyLlama's projection shapes, int8 per
-// channel and int4 with blocks of 32.
+// channel, int4 with blocks of 32 (fp16 scales) and int4 per channel.
 int BenchLinearAmxPrefill(const char* only) {
   using litegen::ops::LinearWeights;
   using litegen::ops::WeightFormat;
@@ -59,10 +60,11 @@ int BenchLinearAmxPrefill(const char* only) {
   };
   const Shape shapes[] = {{"q/o", 2048, 2048}, {"gate/up", 5632, 2048}, {"down", 2048, 5632}};
   std::printf("linear prefill via AMX, 2 threads: min / median ms per call, GOPS at the min\n");
-  std::printf("%-7s %-8s %5s %5s %5s %9s %9s %8s\n", "format", "shape", "M", "N", "K", "min ms",
+  std::printf("%-8s %-8s %5s %5s %5s %9s %9s %8s\n", "format", "shape", "M", "N", "K", "min ms",
               "med ms", "GOPS");
-  for (const char* format : {"int8", "int4-b32"}) {
+  for (const char* format : {"int8", "int4-b32", "int4"}) {
     const bool int4 = std::strcmp(format, "int8") != 0;
+    const bool blockwise = std::strcmp(format, "int4-b32") == 0;
     for (const Shape& s : shapes) {
       if (only != nullptr && std::strcmp(only, format) != 0 && std::strcmp(only, s.name) != 0) {
         continue;
@@ -71,15 +73,15 @@ int BenchLinearAmxPrefill(const char* only) {
       w.format = int4 ? WeightFormat::kInt4 : WeightFormat::kInt8;
       w.n = s.n;
       w.k = s.k;
-      w.block = int4 ? 32 : s.k;
+      w.block = blockwise ? 32 : s.k;
       std::vector<uint8_t> data(static_cast<size_t>(int4 ? s.n * s.k / 2 : s.n * s.k));
       for (auto& v : data) v = static_cast<uint8_t>(byte(rng));
       std::vector<float> scales(static_cast<size_t>(s.n), 0.01f), wsum(static_cast<size_t>(s.n));
       for (auto& v : wsum) v = normal(rng);
       std::vector<uint16_t> block_scales(static_cast<size_t>(s.n * (s.k / 32)), 0x211F);  // ~0.01
       w.data = data.data();
-      w.channel_scales = int4 ? nullptr : scales.data();
-      w.block_scales = int4 ? block_scales.data() : nullptr;
+      w.channel_scales = blockwise ? nullptr : scales.data();
+      w.block_scales = blockwise ? block_scales.data() : nullptr;
       w.wsum = wsum.data();
       for (int64_t m : {8, 32, 128, 512}) {
         std::vector<float> x(static_cast<size_t>(m * s.k)), y(static_cast<size_t>(m * s.n));
@@ -100,7 +102,7 @@ int BenchLinearAmxPrefill(const char* only) {
           total += ms;
         }
         const double min_ms = *std::min_element(times.begin(), times.end());
-        std::printf("%-7s %-8s %5lld %5lld %5lld %9.3f %9.3f %8.0f\n", format, s.name,
+        std::printf("%-8s %-8s %5lld %5lld %5lld %9.3f %9.3f %8.0f\n", format, s.name,
                     static_cast<long long>(m), static_cast<long long>(s.n),
                     static_cast<long long>(s.k), min_ms, MedianMicros(times),
                     ops / min_ms / 1e6);
