@@ -453,10 +453,11 @@ bool AmxUsable() {
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
   if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-      !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("f16c") ||
-      !__builtin_cpu_supports("fma")) {
+      !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("fma")) {
     return false;
   }
+  // F16C (leaf 1, ECX bit 29) through cpuid: clang's __builtin_cpu_supports lacks "f16c".
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & (1u << 29)) == 0) return false;
   constexpr long kArchReqXcompPerm = 0x1023;
   constexpr long kXfeatureXtiledata = 18;
   return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
