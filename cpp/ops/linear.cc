@@ -13,7 +13,11 @@ namespace {
 using internal::LinearFn;
 using internal::LinearTask;
 
-// From this many rows on, the AMX kernel (16-row tiles) beats the vector one.
+// From this many rows on, the AMX kernel (16-row tiles) beats the vector one. Measured
+// (Sapphire Rapids, 2 threads, TinyLlama shapes, hot weights): the AMX call takes about as
+// long for 1 to 8 rows (it streams the weights once: 8 rows int8 = 0.8-2.0 TOPS, int4-b32
+// 0.4-0.5 TOPS) while a VNNI kernel's time grows with the rows (8 rows int8 = 8 x 64-MAC
+// VPDPBUSD per 64 weight bytes, about AMX's time at one VPDPBUSD per cycle per core).
 constexpr int64_t kAmxMinRows = 8;
 // Below this many multiply-adds a call runs on the calling thread (waking the workers
 // costs more than it saves).
@@ -98,9 +102,43 @@ void QuantizeRange(void* ctx, int64_t begin, int64_t end, int /*thread*/) {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void QuantizeRow(const float* x, int64_t k, uint8_t* xq, float* scale, int32_t* zero) {
+  // 16 independent running min / max: one serial chain would cost a compare's latency per
+  // element. The result does not depend on the order: min and max are exact, NaNs are
+  // skipped either way (a false compare keeps the running value), and -0 never replaces +0.
+  constexpr int kLanes = 16;
+  float lo_lane[kLanes] = {};
+  float hi_lane[kLanes] = {};
+  int64_t i = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+  // GCC keeps the scalar selects below scalar (no -ffinite-math-only); vector-extension
+  // selects become each clone's min / max instructions. Clang vectorizes the plain loop.
+  typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+  Lanes lo_v = {};
+  Lanes hi_v = {};
+  for (; i + kLanes <= k; i += kLanes) {
+    Lanes v;
+    std::memcpy(&v, x + i, sizeof(v));
+    lo_v = v < lo_v ? v : lo_v;
+    hi_v = v > hi_v ? v : hi_v;
+  }
+  std::memcpy(lo_lane, &lo_v, sizeof(lo_v));
+  std::memcpy(hi_lane, &hi_v, sizeof(hi_v));
+#else
+  for (; i + kLanes <= k; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float v = x[i + j];
+      lo_lane[j] = v < lo_lane[j] ? v : lo_lane[j];
+      hi_lane[j] = v > hi_lane[j] ? v : hi_lane[j];
+    }
+  }
+#endif
   float lo = 0.0f;
   float hi = 0.0f;
-  for (int64_t i = 0; i < k; ++i) {
+  for (int j = 0; j < kLanes; ++j) {
+    lo = lo_lane[j] < lo ? lo_lane[j] : lo;
+    hi = hi_lane[j] > hi ? hi_lane[j] : hi;
+  }
+  for (; i < k; ++i) {
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
   }
@@ -147,6 +185,9 @@ Status ValidateLinearWeights(const LinearWeights& w) {
 }
 
 Linear::Linear(Isa isa, bool allow_amx) : isa_(ResolveIsa(isa)) {
+  // AMX follows the requested set (not the kernel found for it), so it is used on an
+  // AVX-512 CPU even in a build whose AVX-512 vector kernel is missing.
+  const bool avx512_cpu = isa_ == Isa::kAvx512 && CpuHasAvx512Vnni();
   kernel_ = KernelFor(isa_);
   // A set this kernel lacks (e.g. AVX-512 without VNNI): the next best one.
   for (Isa fallback : {Isa::kAvx2, Isa::kNeon, Isa::kScalar}) {
@@ -154,7 +195,7 @@ Linear::Linear(Isa isa, bool allow_amx) : isa_(ResolveIsa(isa)) {
     isa_ = fallback;
     kernel_ = KernelFor(isa_);
   }
-  if (allow_amx && isa_ == Isa::kAvx512 && !AmxDisabledByEnv()) amx_ = internal::LinearAmx();
+  if (allow_amx && avx512_cpu && !AmxDisabledByEnv()) amx_ = internal::LinearAmx();
 }
 
 Status Linear::Run(const LinearWeights& w, int64_t rows, const float* x, const float* bias,

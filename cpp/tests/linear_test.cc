@@ -213,7 +213,7 @@ TEST(LinearMatchesReferenceForEveryKernel) {
   bool amx_seen = false;
   for (const Shape& s : shapes) {
     const TestWeights t = MakeWeights(rng, s.format, s.n, s.k, s.block);
-    for (int64_t rows : {1, 2, 3, 4, 5, 7, 16, 37}) {
+    for (int64_t rows : {1, 2, 3, 4, 5, 7, 8, 16, 37}) {
       for (Isa isa : isas) {
         for (bool amx : {false, true}) {
           ops::Linear probe(isa, amx);
@@ -231,6 +231,42 @@ TEST(LinearMatchesReferenceForEveryKernel) {
                amx_seen ? " +amx" : "");
   for (int i = 0; i < 8; ++i) {
     if (g_worst[i] > 0) std::fprintf(stderr, "  kernel %d: worst relative error %.2e (tolerance 1e-5)\n", i, g_worst[i]);
+  }
+}
+
+// The AMX kernel's own paths (when the machine has AMX): row counts that are not multiples
+// of its 16-token tiles, channel ranges ending inside a 32-row panel, k split into several
+// widened chunks (with a short last one), several token passes (large k), the 16-token
+// pass for very large k, the fallback beyond it, and blockwise steps of 32 and 64.
+TEST(LinearAmxEdgeCases) {
+  if (!ops::Linear(Isa::kAvx512, true).uses_amx()) {
+    std::fprintf(stderr, "  no AMX on this machine: skipped\n");
+    return;
+  }
+  std::mt19937 rng(5);
+  ops::ThreadPool pool3(3);
+  struct Case {
+    WeightFormat format;
+    int64_t n, k, block;
+    std::vector<int64_t> rows;
+  };
+  const Case cases[] = {
+      {WeightFormat::kInt8, 200, 576, 0, {8, 17, 33, 64}},    // tail panel, chunk 512 + 64
+      {WeightFormat::kInt8, 96, 8192, 0, {37, 64}},           // two token passes
+      {WeightFormat::kInt8, 40, 24576, 0, {17}},              // 16-token passes
+      {WeightFormat::kInt8, 16, 32768, 0, {8}},               // too large: fallback kernel
+      {WeightFormat::kInt4, 70, 8192, 0, {8, 33}},            // per channel, 4 chunks
+      {WeightFormat::kInt4, 100, 4160, 32, {17, 64}},         // blockwise, short last chunk
+      {WeightFormat::kInt4, 40, 384, 96, {8, 33}},            // blocks of 96: 32-k steps
+      {WeightFormat::kInt4, 65, 4096, 64, {33}},              // blocks of 64: 64-k steps
+      {WeightFormat::kInt4, 48, 8192, 4096, {20}},            // chunk = one large block
+  };
+  for (const Case& c : cases) {
+    const TestWeights t = MakeWeights(rng, c.format, c.n, c.k, c.block);
+    for (int64_t rows : c.rows) {
+      CheckKernel(t, rows, rng, rows % 2 == 1, Isa::kAvx512, true, nullptr, "amx, one thread");
+      CheckKernel(t, rows, rng, rows % 2 == 0, Isa::kAvx512, true, &pool3, "amx, three threads");
+    }
   }
 }
 
