@@ -534,15 +534,30 @@ TEST(SdpaOpMatchesReferenceAndChecksTensors) {
   CHECK_ERROR(op->Run(inputs(), outs), ErrorCode::kInput, "input_pos[2] = 40 is outside [0, 40)");
 }
 
-TEST(BuiltinCustomOpsRegistersBothKernels) {
+TEST(BuiltinCustomOpsRegistersEveryKernel) {
   const std::vector<CustomOpRegistration> regs = BuiltinCustomOps(2);
-  CHECK_EQ(regs.size(), size_t{2});
+  CHECK_EQ(regs.size(), size_t{3});
   CHECK_EQ(regs[0].name, std::string("LITEGEN_KV_CACHE_UPDATE"));
   CHECK_EQ(regs[1].name, std::string("LITEGEN_SDPA"));
+  CHECK_EQ(regs[2].name, std::string("LITEGEN_FC"));
   for (const CustomOpRegistration& reg : regs) {
     CHECK_EQ(reg.version, 1);
     CHECK(reg.create() != nullptr);
   }
+}
+
+TEST(FcOpOutputShapeFollowsTheInputs) {
+  auto op = ops::MakeFcOp(1);
+  CHECK_OK(op->Init(nullptr, 0));
+  std::vector<Shape> outs(1);
+  CHECK_OK(op->ComputeOutputShapes({{1, 5, 128}, {64, 128}, {64}, {64}}, outs));
+  CHECK(outs[0] == (Shape{1, 5, 64}));
+  CHECK_OK(op->ComputeOutputShapes({{3, 128}, {96, 64}, {96, 2}, {96}, {96}}, outs));
+  CHECK(outs[0] == (Shape{3, 96}));
+  CHECK_ERROR(op->ComputeOutputShapes({{1, 128}, {64, 128}, {64}}, outs), ErrorCode::kModelLoad,
+              "expects 4 or 5 inputs");
+  const uint8_t options[] = {1};
+  CHECK_ERROR(op->Init(options, 1), ErrorCode::kModelLoad, "takes no custom_options");
 }
 
 }  // namespace
