@@ -13,6 +13,7 @@ model cached under build/bench-models/; ``--model PATH`` benchmarks an existing 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import convert_benchmark  # noqa: E402 (the checkpoint writer lives next to this file)
+import litegen  # noqa: E402
 from litegen.bench.compute_peak import MatmulShape  # noqa: E402
 from litegen.bench.plot import plot_sweep  # noqa: E402
 from litegen.bench.report import sweep_markdown  # noqa: E402
@@ -53,6 +55,17 @@ QUICK = Preset(
 )
 
 
+def exporter_stamp() -> str:
+    """A digest of litegen's Python sources: a cached model converted by other code (an
+    older exporter, say) is converted again."""
+    root = Path(litegen.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def default_model(preset: Preset, quant: str, build_dir: Path, ckpt_dir: Path) -> Path:
     """The preset's checkpoint (written once under ckpt_dir) converted to a fast-form
     model, cached under build_dir/bench-models."""
@@ -61,11 +74,15 @@ def default_model(preset: Preset, quant: str, build_dir: Path, ckpt_dir: Path) -
         build_dir / "bench-models" / f"{preset.shape.name}-{quant}-fast-{preset.max_context}.tflite"
     )
     weights = ckpt / "model.safetensors"
-    if out.is_file() and out.stat().st_mtime >= weights.stat().st_mtime:
+    stamp = out.with_name(out.name + ".exporter")
+    current = exporter_stamp()
+    fresh = out.is_file() and out.stat().st_mtime >= weights.stat().st_mtime
+    if fresh and stamp.is_file() and stamp.read_text() == current:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"converting {ckpt} -> {out} ({quant}) ...", file=sys.stderr)
     stats = convert_benchmark.run_convert(ckpt, out, quant, "fast", preset.max_context)
+    stamp.write_text(current)
     print(
         f"  {stats['wall_s']:.1f} s, peak RSS {stats['peak_rss_bytes'] / 1e9:.2f} GB",
         file=sys.stderr,
