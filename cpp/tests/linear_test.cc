@@ -205,11 +205,20 @@ TEST(LinearMatchesReferenceForEveryKernel) {
       {WeightFormat::kInt4, 65, 64, 32},    {WeightFormat::kInt4, 128, 256, 32},
       {WeightFormat::kInt4, 96, 384, 64},   {WeightFormat::kInt4, 200, 1024, 128},
       {WeightFormat::kInt4, 33, 2048, 2048 / 2},
+      // Blocks that straddle the AVX-512 kernel's 128-weight chunks, with and without a
+      // 64-weight tail chunk.
+      {WeightFormat::kInt4, 70, 576, 96},   {WeightFormat::kInt4, 66, 640, 160},
+      // Long rows. At k 16448 the AVX-512 kernel splits the rows into several passes
+      // (31 rows of split int4 activations fit its scratch), with a 64-weight tail; int8
+      // at full length.
+      {WeightFormat::kInt4, 40, 16448, 0},  {WeightFormat::kInt4, 40, 4160, 32},
+      {WeightFormat::kInt8, 6, 32768, 0},
   };
   bool amx_seen = false;
   for (const Shape& s : shapes) {
     const TestWeights t = MakeWeights(rng, s.format, s.n, s.k, s.block);
-    for (int64_t rows : {1, 2, 5, 16, 37}) {
+    // 1..7 rows: every decode tile height (1..4 rows, then 4 + 1..3); 16, 37: many.
+    for (int64_t rows : {1, 2, 3, 4, 5, 7, 16, 37}) {
       for (Isa isa : isas) {
         for (bool amx : {false, true}) {
           ops::Linear probe(isa, amx);
