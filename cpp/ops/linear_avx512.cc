@@ -144,6 +144,8 @@ inline void Store(const LinearTask& t, int64_t m, int64_t n, float dot) {
 // ---- int8 --------------------------------------------------------------------------------
 
 // Rows m0..m0+R-1 x channels n0..n0+C-1.
+// noinline (here and for int4): a call per tile costs nothing next to its K loop, and GCC
+// allocates each tile's registers on its own instead of inside one large caller.
 template <int R, int C>
 __attribute__((noinline)) void TileInt8(const LinearTask& t, int64_t m0, int64_t n0) {
   const int64_t k = t.w->k;
@@ -474,6 +476,8 @@ void Run(const LinearTask& t) {
 }  // namespace
 }  // namespace avx512
 }  // namespace litegen::ops::internal
+
+#undef UNROLL
 
 #if defined(__clang__)
 #pragma clang attribute pop
