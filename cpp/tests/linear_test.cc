@@ -205,14 +205,21 @@ TEST(LinearMatchesReferenceForEveryKernel) {
       {WeightFormat::kInt4, 65, 64, 32},    {WeightFormat::kInt4, 128, 256, 32},
       {WeightFormat::kInt4, 96, 384, 64},   {WeightFormat::kInt4, 200, 1024, 128},
       {WeightFormat::kInt4, 33, 2048, 2048 / 2},
-      // Blocks an odd multiple of 32 straddle the 64-element units of the vector kernels;
-      // long rows make the kernels cut the channels into several cached chunks.
+      // Blocks an odd multiple of 32 straddle the 64-element units of the AVX2 kernel and the
+      // 128-weight chunks of the AVX-512 one (with and without a 64-weight tail).
       {WeightFormat::kInt4, 70, 576, 96},   {WeightFormat::kInt4, 67, 192, 32},
+      {WeightFormat::kInt4, 66, 640, 160},
+      // Long rows: cached channel chunks (AVX2), several row passes with a 64-weight tail
+      // (AVX-512: 31 rows of split int4 activations fit its scratch), int8 at full length.
       {WeightFormat::kInt8, 40, 4096, 0},   {WeightFormat::kInt4, 40, 8192, 0},
+      {WeightFormat::kInt4, 40, 16448, 0},  {WeightFormat::kInt4, 40, 4160, 32},
+      {WeightFormat::kInt8, 6, 32768, 0},
   };
   bool amx_seen = false;
   for (const Shape& s : shapes) {
     const TestWeights t = MakeWeights(rng, s.format, s.n, s.k, s.block);
+    // 1..7 rows: every decode tile height (1..4 rows, then 4 + 1..3); 8: AMX from here;
+    // 16, 37: many.
     for (int64_t rows : {1, 2, 3, 4, 5, 7, 8, 16, 37}) {
       for (Isa isa : isas) {
         for (bool amx : {false, true}) {
@@ -230,7 +237,10 @@ TEST(LinearMatchesReferenceForEveryKernel) {
   std::fprintf(stderr, "  instruction sets tested:%s%s\n", names.c_str(),
                amx_seen ? " +amx" : "");
   for (int i = 0; i < 8; ++i) {
-    if (g_worst[i] > 0) std::fprintf(stderr, "  kernel %d: worst relative error %.2e (tolerance 1e-5)\n", i, g_worst[i]);
+    if (g_worst[i] == 0) continue;
+    const std::string name = std::string(ops::IsaName(static_cast<Isa>(i % 4))) + (i >= 4 ? "+amx" : "");
+    std::fprintf(stderr, "  %s: worst relative error %.2e (tolerance 1e-5)\n", name.c_str(),
+                 g_worst[i]);
   }
 }
 
