@@ -16,9 +16,10 @@ from litegen.bench.compute_peak import (
     write_matmul_model,
 )
 from litegen.bench.model_info import read_model_weights
+from litegen.inspection.tflite_reader import read_tflite
 from tests.fixtures.cpp_models import FC_IN, FC_OUT, write_two_signature_fc
 
-SMALL = MatmulShape(rows=8, hidden=32, inner=64, pairs=2)
+SMALL = MatmulShape(rows=8, hidden=64, inner=128, pairs=2)  # LITEGEN_FC sizes
 
 
 def test_float_fc_shared_by_two_signatures_counts_once(tmp_path: Path) -> None:
@@ -35,9 +36,10 @@ def test_int8_matmul_model_weights(tmp_path: Path) -> None:
     path = tmp_path / "mm.tflite"
     write_matmul_model(path, SMALL)
     w = read_model_weights(path)
-    # The up and down weights are each shared by every pair: one byte per int8 element.
+    # The up and down weights are each shared by every pair: one byte per int8 element,
+    # plus LITEGEN_FC's float32 scale and row sum per output channel.
     assert w.matmul_params == 2 * SMALL.hidden * SMALL.inner
-    assert w.weight_bytes == w.matmul_params
+    assert w.weight_bytes == w.matmul_params + 8 * (SMALL.hidden + SMALL.inner)
 
 
 def test_converted_model_weights(tiny_model: Path) -> None:
@@ -68,26 +70,16 @@ def test_not_a_model_raises(tmp_path: Path) -> None:
         read_model_weights(path)
 
 
-def test_matmul_model_computes_the_chain(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", ["litegen", "xnnpack"])
+def test_matmul_model_computes_the_chain(tmp_path: Path, kernel: str) -> None:
     """The peak is only meaningful if the model does the matmuls it claims: compare with
     numpy on the dequantized weights (dynamic-range int8: ~1% error)."""
-    from ai_edge_litert import schema_py_generated as schema
-
     from litegen.runtime import Model
 
     path = tmp_path / "mm.tflite"
-    write_matmul_model(path, SMALL)
-    model_t = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
-    sg = model_t.subgraphs[0]
-
-    def dequantized(name: str) -> np.ndarray:
-        t = next(t for t in sg.tensors if t.name.decode() == name)
-        buf = model_t.buffers[t.buffer]
-        raw = np.frombuffer(path.read_bytes()[buf.offset : buf.offset + buf.size], np.int8)
-        q = raw.reshape(t.shape).astype(np.float32)
-        return q * np.asarray(t.quantization.scale, np.float32)[:, None]
-
-    up, down = dequantized("up0_w"), dequantized("down0_w")
+    up, down = write_matmul_model(path, SMALL, kernel=kernel)  # type: ignore[arg-type]
+    ops = read_tflite(path).signatures[0].op_histogram
+    assert ("LITEGEN_FC" in ops) == (kernel == "litegen")
     x = np.random.default_rng(0).standard_normal((SMALL.rows, SMALL.hidden), np.float32)
     expected = x
     for _ in range(SMALL.pairs):
@@ -101,7 +93,7 @@ def test_compute_peak_is_positive(tmp_path: Path) -> None:
     peak = measure_compute_peak(1, SMALL, warmup=1, calls=3, work_dir=tmp_path)
     assert peak.fully_accelerated
     assert peak.peak_gops >= peak.median_gops > 0
-    assert SMALL.ops_per_call == 2 * 8 * 32 * 64 * 2 * 2
+    assert SMALL.ops_per_call == 2 * 8 * 64 * 128 * 2 * 2
 
 
 def test_limits_arithmetic() -> None:
