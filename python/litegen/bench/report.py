@@ -74,7 +74,8 @@ def sweep_markdown(result: dict[str, Any]) -> str:
         shape = limits["compute_matmul_shape"]
         dims = f"{shape['rows']}x{shape['hidden']}x{shape['inner']}"
         lines.append(
-            f"| int8 matmul peak (GOPS, best of litegen's and XNNPack's kernels; {dims}; before and after) | "
+            "| int8 matmul peak (GOPS, best of litegen's and XNNPack's kernels; "
+            f"{dims}; before and after) | "
             f"{limits['compute_peak_gops']:.0f} | median {limits['compute_median_gops']:.0f} | | |"
         )
     return "\n".join(lines)
