@@ -61,7 +61,7 @@ bool AmxDisabledByEnv() {
   return env != nullptr && std::strcmp(env, "0") == 0;
 }
 
-// The kernels' view of the quantized activations: one call per thread (or the caller).
+// One call per thread (or the caller alone): a contiguous range of channel blocks.
 struct RunContext {
   LinearFn fn;
   LinearTask task;  // everything but the channel range and scratch
