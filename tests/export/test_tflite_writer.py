@@ -546,3 +546,31 @@ def test_export_package_does_not_import_torch() -> None:
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_block_writer_writes_whole_aligned_blocks():
+    """The model file is written in whole 2 MiB-multiple blocks (so its page-cache pages
+    can be mapped with huge pages), with the same bytes as written."""
+    from litegen.export.tflite_writer import _BlockWriter
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+            self.data = bytearray()
+
+        def write(self, data) -> int:
+            self.sizes.append(len(data))
+            self.data += data
+            return len(data)
+
+    rng = np.random.default_rng(0)
+    sink = Recorder()
+    writer = _BlockWriter(sink, block=1024)  # type: ignore[arg-type]
+    expected = bytearray()
+    for size in rng.integers(0, 3000, 200):
+        chunk = rng.integers(0, 256, int(size), dtype=np.uint8)
+        assert writer.write(memoryview(chunk)) == size
+        expected += chunk.tobytes()
+    writer.flush()
+    assert sink.data == expected
+    assert all(s % 1024 == 0 for s in sink.sizes[:-1]) and sink.sizes[-1] <= 1024 + 2 * 3000

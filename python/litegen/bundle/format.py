@@ -49,7 +49,7 @@ TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
 _FOOTER = struct.Struct("<8sIIQQQQIIQ")
 _ENTRY = struct.Struct("<IIQQQ")
 assert _FOOTER.size == FOOTER_SIZE and _ENTRY.size == SECTION_ENTRY_SIZE
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20  # whole 2 MiB multiples: see tflite_writer._BlockWriter
 
 
 @dataclass(frozen=True)

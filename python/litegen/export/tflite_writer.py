@@ -60,6 +60,44 @@ INLINE_ALIGNMENT = 16  # inline layout: what TFLite kernels need for in-place re
 _INLINE_LIMIT = 2**31 - 2**24
 
 
+class _BlockWriter:
+    """Writes what it is given in whole, aligned blocks of ``block`` bytes.
+
+    Why: Linux sizes the page-cache folios of a freshly written file by the writes, and
+    only 2 MiB folios get mapped with 2 MiB pages. The weights of a model file written in
+    odd-sized chunks at odd offsets sit in small folios, which the runtime then reads
+    through 4 KiB pages: measured 24-26 GB/s instead of 28-31 GB/s, and 20% slower
+    decode until the pages leave the cache.
+    """
+
+    def __init__(self, out: IO[bytes], block: int = 8 << 20) -> None:
+        self._out = out
+        self._block = block
+        self._pending = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        n = view.nbytes
+        if self._pending:
+            take = min(n, self._block - len(self._pending))
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < self._block:
+                return n
+            self._out.write(self._pending)
+            self._pending = bytearray()
+        whole = view.nbytes - view.nbytes % self._block
+        if whole:
+            self._out.write(view[:whole])
+        self._pending += view[whole:]
+        return n
+
+    def flush(self) -> None:
+        if self._pending:
+            self._out.write(self._pending)
+            self._pending = bytearray()
+
+
 @runtime_checkable
 class BufferSource(Protocol):
     """Constant data produced lazily, e.g. read from a checkpoint while the file is written.
@@ -733,7 +771,9 @@ class ModelWriter:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
             with os.fdopen(fd, "wb") as f:
-                size = self._serialize(f, inline_buffers)
+                blocks = _BlockWriter(f)
+                size = self._serialize(blocks, inline_buffers)
+                blocks.flush()
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
@@ -755,7 +795,7 @@ class ModelWriter:
         for sg in self._subgraphs:
             sg._validate()
 
-    def _serialize(self, out: IO[bytes], inline: bool) -> int:
+    def _serialize(self, out: IO[bytes] | _BlockWriter, inline: bool) -> int:
         self._validate()
         if inline:
             total = sum(b.nbytes for b in self._buffers)
@@ -822,7 +862,7 @@ class ModelWriter:
                     f"nbytes={buf.nbytes}"
                 )
 
-    def _stream_buffer(self, index: int, out: IO[bytes]) -> int:
+    def _stream_buffer(self, index: int, out: IO[bytes] | _BlockWriter) -> int:
         n = 0
         for view in self._chunks(index):
             out.write(view)
