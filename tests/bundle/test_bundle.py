@@ -156,6 +156,26 @@ def _variant(bundle: Path, name: str, mutate) -> Path:
     return out
 
 
+def test_sections_appended_in_place_match_a_copied_bundle(tmp_path, tflite):
+    """append_bundle_sections (what `litegen convert -o x.litegen` uses: no 1 GB copy of
+    the model) writes the same bytes as write_bundle, and refuses a file that is not a
+    .tflite without touching it."""
+    from litegen.bundle.format import append_bundle_sections
+
+    copied = write_bundle(tflite, tmp_path / "copied.litegen", b"tok", METADATA)
+    work = tmp_path / "work.tflite"
+    work.write_bytes(tflite.read_bytes())
+    out = append_bundle_sections(work, tmp_path / "appended.litegen", b"tok", METADATA)
+    assert not work.exists()
+    assert out.read_bytes() == copied.read_bytes()
+    assert read_bundle(out).tokenizer_model == b"tok"
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"nope" * 10)
+    with pytest.raises(ExportError, match=r"not a \.tflite"):
+        append_bundle_sections(junk, tmp_path / "bad.litegen", b"tok", METADATA)
+    assert junk.read_bytes() == b"nope" * 10 and not (tmp_path / "bad.litegen").exists()
+
+
 def test_damaged_bundles_raise_typed_errors(bundle):
     size = bundle.stat().st_size
     footer = size - FOOTER_SIZE

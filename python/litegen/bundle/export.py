@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from litegen.bundle.format import write_bundle
+from litegen.bundle.format import append_bundle_sections
 from litegen.bundle.metadata import checkpoint_metadata
 from litegen.tokenizer.checkpoint import load_checkpoint_tokenizer
 
@@ -64,7 +64,7 @@ def export_bundle(
             export_form=form,
             signatures=list(signatures),
         )
-        write_bundle(tflite, out, tokenizer.model_bytes, metadata)
+        append_bundle_sections(tflite, out, tokenizer.model_bytes, metadata)
     if dataclasses.is_dataclass(result) and hasattr(result, "path"):
         return dataclasses.replace(result, path=out)  # type: ignore[type-var]
     return result
