@@ -18,7 +18,9 @@
 // and odd halves (scratch) and the products come out 16 times too large: the int32 sums
 // shift right by 4 (per channel) or the float total is scaled by 1/16 (blockwise), both
 // exact. With lanes of 4 bytes, 32-bit lane i of a 128-weight chunk sums k in
-// [8i, 8i + 8), so a block of 32 is 4 lanes: blockwise scales are applied per lane.
+// [8i, 8i + 8), so a block of 32 is 4 lanes: blockwise scales are applied per lane, except
+// in decode with blocks of 32 (the default int4 recipe), where 4 chunks' sums are first
+// reduced to one vector of 16 block sums so that one multiply-add applies 16 scales.
 #include <cstdint>
 #include <type_traits>
 
@@ -68,7 +70,7 @@ constexpr int64_t kPrefetchInt4 = 6144;
 
 // Prefetches base + bytes; the address may lie past the end of the weights (prefetches
 // never fault), so it is formed as an integer, not as a pointer past the array.
-inline void Prefetch(const void* base, int64_t bytes) {
+__attribute__((always_inline)) inline void Prefetch(const void* base, int64_t bytes) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(base) +
                                              static_cast<uintptr_t>(bytes)),
                _MM_HINT_T0);
@@ -188,6 +190,7 @@ __attribute__((noinline)) void TileInt8(const LinearTask& t, int64_t m0, int64_t
 enum class Int4Mode {
   kChannel,  // one float32 scale per channel: exact int32 sums over the whole row
   kBlocks,   // block a multiple of 128: int32 sums per block, one scale each
+  kBlock32,  // block 32, one row: int32 sums per block, one scale vector per 4 chunks
   kLanes,    // other blocks (32, 64, 96, ...): a scale per 32-bit lane and chunk
 };
 
@@ -312,6 +315,62 @@ __attribute__((noinline)) void TileInt4(const Int4Context& g, int64_t m0, int64_
           }
         }
       }
+    } else if constexpr (kMode == Int4Mode::kBlock32) {
+      static_assert(R == 1, "kBlock32 tiles hold one row (4 chunk sums per channel)");
+      // Groups of 4 chunks (16 blocks): each chunk's integer sums go to their own vector,
+      // the 4 vectors are reduced together into one vector of the 16 block sums (lane 4j + i
+      // = block 4i + j of the group: the transpose the unpacks produce), and the fp16
+      // scales, permuted to match, are applied with one multiply-add per group.
+      const __m512i scale_order =
+          _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+      // One group; the last (kFull false) may hold fewer chunks and the 64-weight tail.
+      auto group = [&](int64_t g0, auto full) __attribute__((always_inline)) {
+        constexpr bool kFull = decltype(full)::value;
+        const int64_t in_group = kFull ? 4 : all_chunks - g0;
+        __m512i d[C][4];
+        UNROLL
+        for (int i = 0; i < 4; ++i) {
+          UNROLL
+          for (int c = 0; c < C; ++c) d[c][i] = _mm512_setzero_si512();
+          if (!kFull && i >= in_group) continue;
+          const int64_t ch = g0 + i;
+          const __m512i xe = _mm512_load_si512(x + ch * kChunk);
+          const __m512i xo = _mm512_load_si512(x + ch * kChunk + 64);
+          UNROLL
+          for (int c = 0; c < C; ++c) {
+            Prefetch(wp + c * row_bytes + ch * 64, kPrefetchInt4);
+            __m512i lo, hi;
+            Unpack(kFull ? _mm512_loadu_si512(wp + c * row_bytes + ch * 64)
+                         : LoadChunk(wp + c * row_bytes + ch * 64, ch == g.chunks),
+                   &lo, &hi);
+            Dot(d[c][i], xe, lo);
+            Dot(d[c][i], xo, hi);
+          }
+        }
+        const int64_t first = g0 * 4;  // 4 blocks of 32 per chunk
+        const __mmask16 valid = kFull || blocks - first >= 16
+                                    ? static_cast<__mmask16>(0xFFFF)
+                                    : static_cast<__mmask16>((1u << (blocks - first)) - 1u);
+        UNROLL
+        for (int c = 0; c < C; ++c) {
+          Prefetch(bs + c * blocks + first, kPrefetchInt4 / 8);
+          const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(d[c][0], d[c][1]),
+                                              _mm512_unpackhi_epi32(d[c][0], d[c][1]));
+          const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(d[c][2], d[c][3]),
+                                              _mm512_unpackhi_epi32(d[c][2], d[c][3]));
+          const __m512i sums = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd),
+                                                _mm512_unpackhi_epi64(ab, cd));
+          const __m256i half_scales =
+              kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bs + c * blocks + first))
+                    : _mm256_maskz_loadu_epi16(valid, bs + c * blocks + first);
+          const __m512 scales =
+              _mm512_permutexvar_ps(scale_order, _mm512_cvtph_ps(half_scales));
+          facc[0][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scales, facc[0][c]);
+        }
+      };
+      int64_t g0 = 0;
+      for (; g0 + 4 <= g.chunks; g0 += 4) group(g0, std::true_type{});
+      if (g0 < all_chunks) group(g0, std::false_type{});
     } else {  // kLanes
       const __mmask8 four = 0x0F;
       for (int64_t ch = 0; ch < all_chunks; ++ch) {
@@ -418,14 +477,18 @@ template <Int4Mode kMode>
 void RunInt4Rows(const Int4Context& g, int64_t m_begin, int64_t m_end) {
   const LinearTask& t = *g.t;
   int64_t n = t.n_begin;
+  // kBlock32 tiles hold one row; groups of rows take the per-lane scales.
+  auto mode_for = [](auto r) {
+    return kMode == Int4Mode::kBlock32 && decltype(r)::value > 1 ? Int4Mode::kLanes : kMode;
+  };
   for (; n + kTileChannels <= t.n_end; n += kTileChannels) {
     Rows(m_begin, m_end, n, [&](auto r, int64_t m, int64_t n0) {
-      TileInt4<decltype(r)::value, kTileChannels, kMode>(g, m, n0);
+      TileInt4<decltype(r)::value, kTileChannels, mode_for(r)>(g, m, n0);
     });
   }
   for (; n < t.n_end; ++n) {
     Rows(m_begin, m_end, n, [&](auto r, int64_t m, int64_t n0) {
-      TileInt4<decltype(r)::value, 1, kMode>(g, m, n0);
+      TileInt4<decltype(r)::value, 1, mode_for(r)>(g, m, n0);
     });
   }
 }
@@ -443,7 +506,9 @@ void RunInt4(const LinearTask& t) {
   alignas(64) uint8_t lane_block[256 * 16];
   int64_t first_block[256];
   if (w.block != w.k) {
-    mode = w.block % kChunk == 0 ? Int4Mode::kBlocks : Int4Mode::kLanes;
+    mode = w.block % kChunk == 0 ? Int4Mode::kBlocks
+           : w.block == 32        ? Int4Mode::kBlock32
+                                  : Int4Mode::kLanes;
     for (int64_t ch = 0; ch < all_chunks; ++ch) {
       first_block[ch] = ch * kChunk / w.block;
       for (int i = 0; i < 16; ++i) {
@@ -464,6 +529,7 @@ void RunInt4(const LinearTask& t) {
     switch (mode) {
       case Int4Mode::kChannel: RunInt4Rows<Int4Mode::kChannel>(g, m, m_end); break;
       case Int4Mode::kBlocks: RunInt4Rows<Int4Mode::kBlocks>(g, m, m_end); break;
+      case Int4Mode::kBlock32: RunInt4Rows<Int4Mode::kBlock32>(g, m, m_end); break;
       case Int4Mode::kLanes: RunInt4Rows<Int4Mode::kLanes>(g, m, m_end); break;
     }
   }

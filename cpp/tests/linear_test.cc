@@ -209,6 +209,8 @@ TEST(LinearMatchesReferenceForEveryKernel) {
       // 128-weight chunks of the AVX-512 one (with and without a 64-weight tail).
       {WeightFormat::kInt4, 70, 576, 96},   {WeightFormat::kInt4, 67, 192, 32},
       {WeightFormat::kInt4, 66, 640, 160},
+      // Blocks of 32 in decode (AVX-512): groups of 4 chunks only, and a partial last group.
+      {WeightFormat::kInt4, 67, 2048, 32},  {WeightFormat::kInt4, 66, 640, 32},
       // Long rows: cached channel chunks (AVX2), several row passes with a 64-weight tail
       // (AVX-512: 31 rows of split int4 activations fit its scratch), int8 at full length.
       {WeightFormat::kInt8, 40, 4096, 0},   {WeightFormat::kInt4, 40, 8192, 0},
