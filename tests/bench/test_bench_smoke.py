@@ -118,6 +118,9 @@ def test_quick_sweep_report_and_plot(tiny_model: Path, tmp_path: Path) -> None:
     limits = result["limits"]
     assert limits["bandwidth_gb_per_s"] > 0 and limits["compute_peak_gops"] > 0
     assert limits["weight_bytes"] > 0 and result["model"]["file_bytes"] > 0
+    # Deeper decode reads more of the KV cache: a lower bandwidth limit.
+    shallow, deep = (e["bandwidth_limit_tokens_per_second"] for e in result["decode"])
+    assert limits["decode_limit_tokens_per_second"] > shallow > deep > 0
 
     table = sweep_markdown(result)
     assert "| prefill 32 tokens (tok/s) |" in table

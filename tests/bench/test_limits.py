@@ -15,6 +15,7 @@ from litegen.bench.compute_peak import (
     measure_compute_peak,
     write_matmul_model,
 )
+from litegen.bench.limits import mean_positions
 from litegen.bench.model_info import read_model_weights
 from litegen.inspection.tflite_reader import read_tflite
 from tests.fixtures.cpp_models import FC_IN, FC_OUT, write_two_signature_fc
@@ -61,6 +62,9 @@ def test_converted_model_weights(tiny_model: Path) -> None:
     )
     assert w.weight_bytes == expected + 8 * rows
     assert w.file_bytes > w.constant_bytes > w.weight_bytes
+    # Keys and values of one position: float32, every layer, every kv head.
+    head_dim = TINY.hidden_size // TINY.num_heads
+    assert w.kv_bytes_per_position == 2 * 4 * TINY.num_layers * TINY.num_kv_heads * head_dim
 
 
 def test_not_a_model_raises(tmp_path: Path) -> None:
@@ -105,3 +109,20 @@ def test_limits_arithmetic() -> None:
     assert limits.decode_percent(45.0) == pytest.approx(90.0)
     assert limits.prefill_percent(250.0) == pytest.approx(25.0)
     assert limits.to_json()["decode_limit_tokens_per_second"] == pytest.approx(50.0)
+
+
+def test_decode_limit_counts_the_kv_cache() -> None:
+    limits = Limits(
+        bandwidth_gb_per_s=50.0,
+        compute_peak_gops=2000.0,
+        weight_bytes=10**9,
+        matmul_params=10**9,
+        kv_bytes_per_position=10**5,
+    )
+    # 1000 positions: 1e9 + 1e8 bytes a step.
+    assert limits.decode_bytes_per_token(1000) == pytest.approx(1.1e9)
+    assert limits.decode_limit(1000) == pytest.approx(50e9 / 1.1e9)
+    assert limits.decode_percent(40.0, 1000) == pytest.approx(100 * 40.0 * 1.1 / 50.0)
+    assert limits.decode_tokens_per_second == pytest.approx(50.0)  # empty cache
+    # After a 100-token prompt, 10 steps attend to 101..110 positions.
+    assert mean_positions(100, 10) == pytest.approx(105.5)

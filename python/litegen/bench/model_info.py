@@ -1,10 +1,13 @@
-"""What a model reads per token: the bytes and parameter count of its matmul weights.
+"""What a model reads per token: the bytes and parameter count of its matmul weights, and
+the KV cache bytes attention reads per position.
 
 Read straight from the .tflite flatbuffer (memory-mapped; no buffer data is touched), so
 it works on a 1 GB model in milliseconds. Decode reads every matmul weight once per
 token, so ``weight_bytes`` over the memory bandwidth bounds decode tokens/s; prefill does
 ``2 * matmul_params`` operations per token, so the int8 matmul peak bounds prefill.
-Constant buffers shared by several signatures (prefill and decode) count once.
+Constant buffers shared by several signatures (prefill and decode) count once. The KV
+cache is the signature inputs ``kv_cache_k_{i}`` / ``kv_cache_v_{i}`` (keys [1, Hkv, S_max,
+D], values in that or the transposed layout), so one position is their bytes / S_max.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class ModelWeights:
     weight_bytes: int  # matmul weights (+ blockwise scales): read once per decode step
     matmul_params: int  # elements of those weights: 2 * this = operations per token
     constant_bytes: int  # every constant buffer (embedding table included)
+    kv_bytes_per_position: float = 0.0  # keys + values of one position, every layer
 
 
 def _buffer_bytes(buffer: object) -> int:
@@ -113,4 +117,33 @@ def _read(schema: object, data: mmap.mmap, path: Path) -> ModelWeights:
         weight_bytes=weight_bytes,
         matmul_params=params,
         constant_bytes=constant,
+        kv_bytes_per_position=_kv_bytes_per_position(schema, model),
     )
+
+
+def _kv_bytes_per_position(schema: object, model: object) -> float:
+    """The KV cache inputs of the first signature that has them; 0 if none does."""
+    sizes = {
+        schema.TensorType.FLOAT32: 4,  # type: ignore[attr-defined]
+        schema.TensorType.FLOAT16: 2,  # type: ignore[attr-defined]
+        schema.TensorType.INT8: 1,  # type: ignore[attr-defined]
+    }
+    for s in range(model.SignatureDefsLength()):  # type: ignore[attr-defined]
+        sig = model.SignatureDefs(s)  # type: ignore[attr-defined]
+        sg = model.Subgraphs(sig.SubgraphIndex())  # type: ignore[attr-defined]
+        total, positions = 0, 0
+        for i in range(sig.InputsLength()):
+            entry = sig.Inputs(i)
+            name = entry.Name().decode()
+            if not name.startswith("kv_cache_"):
+                continue
+            tensor = sg.Tensors(entry.TensorIndex())
+            shape = [tensor.Shape(d) for d in range(tensor.ShapeLength())]
+            if len(shape) != 4 or min(shape) < 1 or tensor.Type() not in sizes:
+                return 0.0  # not a layout this count knows
+            total += sizes[tensor.Type()] * shape[0] * shape[1] * shape[2] * shape[3]
+            if name.startswith("kv_cache_k_"):
+                positions = shape[2]
+        if total and positions:
+            return total / positions
+    return 0.0

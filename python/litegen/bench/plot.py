@@ -23,20 +23,22 @@ def plot_sweep(result: dict[str, Any], path: Path) -> Path:
 
     limits = result.get("limits")
     fig, (ax_p, ax_d) = plt.subplots(1, 2, figsize=(11, 4.2))
+    # The compute limit is one number; the bandwidth limit falls with depth (KV cache reads).
+    prefill, decode = result["prefill"], result["decode"]
     panels = (
-        (ax_p, result["prefill"], "prompt_tokens", "prompt tokens", "prefill tokens/s",
-         "prefill_limit_tokens_per_second", "compute limit"),
-        (ax_d, result["decode"], "prompt_tokens", "context depth", "decode tokens/s",
-         "decode_limit_tokens_per_second", "bandwidth limit"),
+        (ax_p, prefill, "prompt tokens", "prefill tokens/s", "compute limit",
+         [limits["prefill_limit_tokens_per_second"]] * len(prefill) if limits else []),
+        (ax_d, decode, "context depth", "decode tokens/s", "bandwidth limit",
+         [e["bandwidth_limit_tokens_per_second"] for e in decode] if limits else []),
     )  # fmt: skip
-    for ax, entries, x_key, x_label, y_label, limit_key, limit_label in panels:
-        xs = [e[x_key] for e in entries]
+    for ax, entries, x_label, y_label, limit_label, limit_ys in panels:
+        xs = [e["prompt_tokens"] for e in entries]
         med = [e["tokens_per_second"]["median"] for e in entries]
         lo = [m - e["tokens_per_second"]["min"] for m, e in zip(med, entries, strict=True)]
         hi = [e["tokens_per_second"]["max"] - m for m, e in zip(med, entries, strict=True)]
         ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=4, label="litegen (median)")
-        if limits:
-            ax.axhline(limits[limit_key], linestyle="--", color="gray", label=limit_label)
+        if limit_ys:
+            ax.plot(xs, limit_ys, linestyle="--", color="gray", label=limit_label)
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.set_xlabel(x_label)

@@ -19,7 +19,9 @@ def sweep_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"**{Path(model['path']).name}**: {model['file_bytes'] / 1e6:.1f} MB file, "
         f"{model['matmul_params'] / 1e6:.1f} M matmul params "
-        f"({model['weight_bytes'] / 1e6:.1f} MB read per token), context "
+        f"({model['weight_bytes'] / 1e6:.1f} MB of weights read per token, plus "
+        f"{model.get('kv_bytes_per_position', 0) / 1e3:.1f} KB of KV cache per position "
+        "attended), context "
         f"{model['max_context']}; {settings['threads']} threads on {machine['cpu']} "
         f"({machine['cpu_count']} CPUs, kernels {machine['isa']}); load average {before} "
         f"before, {after} after; median of {settings['repeat']} runs after "
@@ -49,9 +51,9 @@ def sweep_markdown(result: dict[str, Any]) -> str:
             f"| time to first token, {e['prompt_tokens']}-token prompt (s) | {s['median']:.4f} | "
             f"{_spread(s, '.4f')} | | |"
         )
-    decode_limit = f"{limits['decode_limit_tokens_per_second']:.1f}" if limits else ""
     for e in result["decode"]:
         s = e["tokens_per_second"]
+        decode_limit = f"{e['bandwidth_limit_tokens_per_second']:.1f}" if limits else ""
         pct = f"{e['percent_of_bandwidth_limit']:.0f}%" if limits else ""
         depth = f"depth {e['prompt_tokens']}"
         if e["prompt_tokens"] != e["depth"]:
@@ -104,7 +106,7 @@ def single_markdown(result: dict[str, Any]) -> str:
             (
                 "decode % of bandwidth limit",
                 f"{result['decode_percent_of_bandwidth_limit']:.0f}% of "
-                f"{limits['decode_limit_tokens_per_second']:.1f} tok/s "
+                f"{result['decode_limit_tokens_per_second']:.1f} tok/s "
                 f"({limits['bandwidth_gb_per_s']:.1f} GB/s)",
             ),
             (

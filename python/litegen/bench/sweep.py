@@ -19,7 +19,7 @@ from typing import Any
 
 from litegen.bench.compute_peak import ComputePeak, MatmulShape, measure_compute_peak
 from litegen.bench.errors import BenchmarkError
-from litegen.bench.limits import Limits
+from litegen.bench.limits import Limits, mean_positions
 from litegen.bench.model_info import read_model_weights
 from litegen.bench.results import BandwidthMeasurement, LlmMeasurement
 from litegen.bench.runner import BenchRunner, measure_bandwidth
@@ -152,14 +152,18 @@ def run_sweep(
             compute_peak_gops=max(p.peak_gops for p in peaks),
             weight_bytes=weights.weight_bytes,
             matmul_params=weights.matmul_params,
+            kv_bytes_per_position=weights.kv_bytes_per_position,
         )
         for entry in prefill:
             entry["percent_of_compute_limit"] = limits.prefill_percent(
                 entry["tokens_per_second"]["median"]
             )
         for entry in decode:
+            positions = mean_positions(entry["prompt_tokens"], entry["decode_tokens"])
+            entry["bytes_read_per_token"] = limits.decode_bytes_per_token(positions)
+            entry["bandwidth_limit_tokens_per_second"] = limits.decode_limit(positions)
             entry["percent_of_bandwidth_limit"] = limits.decode_percent(
-                entry["tokens_per_second"]["median"]
+                entry["tokens_per_second"]["median"], positions
             )
         limits_json = {
             **limits.to_json(),
@@ -183,6 +187,7 @@ def run_sweep(
             "path": str(runner.model),
             "file_bytes": weights.file_bytes,
             "weight_bytes": weights.weight_bytes,
+            "kv_bytes_per_position": weights.kv_bytes_per_position,
             "matmul_params": weights.matmul_params,
             "max_context": max_context,
             "vocab_size": info.vocab_size,

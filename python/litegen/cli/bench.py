@@ -57,7 +57,7 @@ def _check_positive(name: str, value: int, minimum: int = 1) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from litegen.bench.compute_peak import measure_compute_peak
-    from litegen.bench.limits import Limits
+    from litegen.bench.limits import Limits, mean_positions
     from litegen.bench.model_info import read_model_weights
     from litegen.bench.report import single_markdown
     from litegen.bench.runner import BenchRunner, find_litegen_run, measure_bandwidth
@@ -116,10 +116,13 @@ def _bench(args: argparse.Namespace) -> int:
             compute_peak_gops=measure_compute_peak(args.threads).peak_gops,
             weight_bytes=weights.weight_bytes,
             matmul_params=weights.matmul_params,
+            kv_bytes_per_position=weights.kv_bytes_per_position,
         )
+        positions = mean_positions(m.prompt_tokens, m.decode_tokens)
         result["limits"] = limits.to_json()
+        result["decode_limit_tokens_per_second"] = limits.decode_limit(positions)
         result["decode_percent_of_bandwidth_limit"] = limits.decode_percent(
-            result["decode_tokens_per_second"]
+            result["decode_tokens_per_second"], positions
         )
         result["prefill_percent_of_compute_limit"] = limits.prefill_percent(
             result["prefill_tokens_per_second"]
