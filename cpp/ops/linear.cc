@@ -61,21 +61,28 @@ bool AmxDisabledByEnv() {
   return env != nullptr && std::strcmp(env, "0") == 0;
 }
 
-// One call per thread (or the caller alone): a contiguous range of channel blocks.
 struct RunContext {
   LinearFn fn;
   LinearTask task;  // everything but the channel range and scratch
   int64_t n;
   uint8_t* scratch;
+  WorkRanges* ranges;  // the channel blocks, when the call is split over threads
 };
 
-void RunRange(void* ctx, int64_t begin, int64_t end, int thread) {
-  const auto& c = *static_cast<const RunContext*>(ctx);
+// Channel blocks [begin, end) on `thread`'s scratch.
+void RunBlocks(const RunContext& c, int64_t begin, int64_t end, int thread) {
   LinearTask task = c.task;
   task.n_begin = begin * kChannelBlock;
   task.n_end = std::min(end * kChannelBlock, c.n);
   task.scratch = c.scratch + static_cast<size_t>(thread) * internal::kLinearScratchBytes;
   c.fn(task);
+}
+
+// One call per thread: claims blocks until none is left (see WorkRanges).
+void RunClaimed(void* ctx, int64_t /*begin*/, int64_t /*end*/, int thread) {
+  const auto& c = *static_cast<const RunContext*>(ctx);
+  int64_t begin = 0, end = 0;
+  while (c.ranges->Claim(thread, &begin, &end)) RunBlocks(c, begin, end, thread);
 }
 
 struct QuantizeContext {
@@ -243,11 +250,14 @@ Status Linear::Run(const LinearWeights& w, int64_t rows, const float* x, const f
   c.task.y_stride = w.n;
   c.n = w.n;
   c.scratch = static_cast<uint8_t*>(scratch_.get());
+  c.ranges = &ranges_;
   const int64_t blocks = (w.n + kChannelBlock - 1) / kChannelBlock;
   if (parallel && blocks > 1) {
-    pool->ParallelForRange(blocks, &RunRange, &c);
+    // One call per pool thread (ParallelForRange passes the thread's own index).
+    ranges_.Reset(blocks, threads);
+    pool->ParallelForRange(threads, &RunClaimed, &c);
   } else {
-    RunRange(&c, 0, blocks, 0);
+    RunBlocks(c, 0, blocks, 0);
   }
   return Status::Ok();
 }

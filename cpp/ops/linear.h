@@ -17,6 +17,7 @@
 #include "ops/linear_kernels.h"
 #include "ops/sdpa.h"  // Isa
 #include "ops/thread_pool.h"
+#include "ops/work_ranges.h"
 
 namespace litegen::ops {
 
@@ -64,6 +65,7 @@ class Linear {
   std::vector<int32_t> x_zero_;
   AlignedMemory scratch_;  // kLinearScratchBytes per thread
   int scratch_threads_ = 0;
+  WorkRanges ranges_;  // the channel blocks of a call split over threads
 };
 
 }  // namespace litegen::ops

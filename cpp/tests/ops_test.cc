@@ -21,6 +21,7 @@
 #include "ops/kv_cache.h"
 #include "ops/sdpa.h"
 #include "ops/thread_pool.h"
+#include "ops/work_ranges.h"
 #include "test_framework.h"
 
 namespace litegen {
@@ -115,6 +116,44 @@ TEST(ThreadPoolKeepsWorkingInAForkedChild) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   pool.ParallelFor(9, [&](int64_t i, int) { total.fetch_add(i); });  // the parent's pool
   CHECK_EQ(total.load(), int64_t{72});
+}
+
+// ---- Work ranges ---------------------------------------------------------------------------
+
+// Every item claimed exactly once, by threads of very different speeds (one sleeps on each
+// claim, so the others steal from it); an unslowed thread takes its own range from the
+// front in shrinking pieces.
+TEST(WorkRangesClaimEveryItemOnceAndBalance) {
+  ops::WorkRanges ranges;
+  ranges.Reset(10, 2);
+  int64_t b = 0, e = 0;
+  CHECK(ranges.Claim(0, &b, &e) && b == 0 && e == 3);  // half of [0, 5), rounded up
+  CHECK(ranges.Claim(0, &b, &e) && b == 3 && e == 4);
+  CHECK(ranges.Claim(0, &b, &e) && b == 4 && e == 5);
+  CHECK(ranges.Claim(0, &b, &e) && b == 9 && e == 10);  // stolen from the back of [5, 10)
+  CHECK(ranges.Claim(1, &b, &e) && b == 5 && e == 7);
+
+  ops::ThreadPool pool(3);
+  for (int64_t items : {1, 2, 3, 7, 64, 1000}) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<std::atomic<int>> claimed(static_cast<size_t>(items));
+      std::vector<std::atomic<int64_t>> per_thread(3);
+      ranges.Reset(items, 3);
+      pool.ParallelFor(3, [&](int64_t, int thread) {
+        int64_t begin = 0, end = 0;
+        while (ranges.Claim(thread, &begin, &end)) {
+          if (thread == 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+          for (int64_t i = begin; i < end; ++i) claimed[static_cast<size_t>(i)].fetch_add(1);
+          per_thread[static_cast<size_t>(thread)].fetch_add(end - begin);
+        }
+      });
+      for (int64_t i = 0; i < items; ++i) CHECK_EQ(claimed[static_cast<size_t>(i)].load(), 1);
+      if (items == 1000 && round == 0) {
+        // The slow thread's 333 items: the others take most of them.
+        CHECK(per_thread[1].load() < 200);
+      }
+    }
+  }
 }
 
 // ---- KV-cache update ----------------------------------------------------------------------
