@@ -770,12 +770,15 @@ class ModelWriter:
 
     # -- output ------------------------------------------------------------------------
 
-    def write(self, path: str | os.PathLike[str], *, inline_buffers: bool = False) -> int:
+    def write(
+        self, path: str | os.PathLike[str], *, inline_buffers: bool = False, fsync: bool = True
+    ) -> int:
         """Write the model to ``path`` and return the file size.
 
         Data is streamed buffer by buffer into a temporary file next to ``path`` that is
         renamed over it on success and removed on any error, so ``path`` never holds a
-        partial model.
+        partial model. ``fsync=False``: the data is not forced to disk before the rename,
+        for a caller that appends to the file and fsyncs it itself (a .litegen bundle).
         """
         target = Path(path)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -787,7 +790,8 @@ class ModelWriter:
                 size = self._serialize(blocks, inline_buffers)
                 blocks.flush()
                 f.flush()
-                os.fsync(f.fileno())
+                if fsync:
+                    os.fsync(f.fileno())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
