@@ -120,6 +120,53 @@ def write_checkpoint(shape: Shape, directory: Path) -> Path:
     return ckpt
 
 
+def write_tokenizer(ckpt: Path, vocab_size: int) -> None:
+    """A SentencePiece ``tokenizer.model`` (+ tokenizer_config.json) in ``ckpt``, which a
+    ``.litegen`` bundle needs; trained in seconds on generated text, reused when present.
+    Padded with user-defined pieces up to ``vocab_size`` (a real TinyLlama tokenizer has
+    exactly the model's 32000 pieces)."""
+    path = ckpt / "tokenizer.model"
+    if path.is_file():
+        return
+    import io
+    import random
+
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as model_pb2
+
+    rng = random.Random(0)
+    # 300 made-up words of 2-7 letters: enough text to learn a few hundred merges
+    words = ["".join(rng.choices("aeioubcdfghklmnprst", k=rng.randint(2, 7))) for _ in range(300)]
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 14))) for _ in range(2000)]
+    model = io.BytesIO()
+    byte_fallback = vocab_size >= 400  # needs 256 byte pieces + the specials
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=min(400, vocab_size) if byte_fallback else min(64, vocab_size),
+        byte_fallback=byte_fallback,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(model.getvalue())
+    for i in range(len(proto.pieces), vocab_size):
+        piece = proto.pieces.add()
+        piece.piece = f"<extra_{i}>"
+        piece.type = model_pb2.ModelProto.SentencePiece.Type.USER_DEFINED
+    config = {"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>"}
+    (ckpt / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(proto.SerializeToString())
+    tmp.replace(path)  # written last: its presence means complete
+
+
 def run_convert(ckpt: Path, out: Path, quant: str, form: str, max_context: int) -> dict[str, Any]:
     """One ``litegen convert`` in a subprocess: wall seconds and its peak RSS."""
     cmd = [
@@ -156,6 +203,7 @@ def run_convert(ckpt: Path, out: Path, quant: str, form: str, max_context: int) 
         raise SystemExit(f"conversion failed ({code}):\n{stdout}\n{stderr}")
     return {
         "quant": quant,
+        "format": out.suffix.lstrip("."),
         "form": form,
         "max_context": max_context,
         "wall_s": round(wall, 3),
@@ -173,12 +221,13 @@ def markdown(shape: str, runs: list[dict[str, Any]], load: tuple[float, ...]) ->
         f"conversion of the {shape} shape (load average {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f}, {os.cpu_count()} CPUs)",
         "",
-        "| quant | form | max context | wall s | CPU s | peak RSS GB | file MB |",
-        "|---|---|---|---|---|---|---|",
+        "| quant | format | form | max context | wall s | CPU s | peak RSS GB | file MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
-            f"| {r['quant']} | {r['form']} | {r['max_context']} | {r['wall_s']:.1f} | "
+            f"| {r['quant']} | {r['format']} | {r['form']} | {r['max_context']} | "
+            f"{r['wall_s']:.1f} | "
             f"{r['cpu_user_s'] + r['cpu_system_s']:.1f} | {r['peak_rss_bytes'] / 1e9:.2f} | "
             f"{r['file_bytes'] / 1e6:.1f} |"
         )
@@ -195,16 +244,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-context", type=int, default=1024)
     parser.add_argument("--tiny", action="store_true", help="a tiny shape (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--out-dir", type=Path, help="where the .tflite goes (default: a tmp dir)")
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=("tflite", "litegen"),
+        help="output format(s), repeatable (default tflite); litegen (model + tokenizer + "
+        "metadata) adds a SentencePiece tokenizer to the checkpoint first",
+    )
+    parser.add_argument("--out-dir", type=Path, help="where the output goes (default: a tmp dir)")
     args = parser.parse_args(argv)
     shape = TINY if args.tiny else TINYLLAMA
     ckpt = write_checkpoint(shape, args.ckpt_dir)
+    formats = args.format or ["tflite"]
+    if "litegen" in formats:
+        write_tokenizer(ckpt, shape.vocab_size)
     runs = []
     with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
         for quant in args.quant or ["int8"]:
-            out = Path(tmp) / f"model-{quant.replace(',', '_').replace('=', '-')}.tflite"
-            runs.append(run_convert(ckpt, out, quant, args.form, args.max_context))
-            out.unlink()
+            for fmt in formats:  # formats back to back: same-minute A/B on a shared host
+                name = f"model-{quant.replace(',', '_').replace('=', '-')}.{fmt}"
+                out = Path(tmp) / name
+                runs.append(run_convert(ckpt, out, quant, args.form, args.max_context))
+                out.unlink()
     load = os.getloadavg()
     print(markdown(shape.name, runs, load))
     if args.json:

@@ -95,3 +95,24 @@ def test_cli_writes_a_bundle(checkpoint, tmp_path, capsys):
     assert main(["convert", str(ckpt), "-o", str(out), "--max-context", "16", "--no-progress"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert read_bundle(out).metadata["context_size"] == 16
+
+
+def test_bundle_is_fsynced_once_after_its_sections(checkpoint, tmp_path, monkeypatch):
+    """The model part is not fsynced on its own: the one fsync, after the sections are
+    appended, makes the whole bundle durable before it is renamed into place."""
+    import os
+
+    ckpt, _ = checkpoint
+    out = tmp_path / "synced.litegen"
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(os.fstat(fd).st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    litegen.convert(ckpt, out, max_context=MAX_CONTEXT)
+    assert calls == [out.stat().st_size]  # once, on the finished bundle
+    litegen.convert(ckpt, tmp_path / "plain.tflite", max_context=MAX_CONTEXT)
+    assert calls[1:] == [(tmp_path / "plain.tflite").stat().st_size]  # a .tflite still is

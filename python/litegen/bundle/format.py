@@ -114,7 +114,8 @@ def append_bundle_sections(
     """Like :func:`write_bundle`, but turns the .tflite file at ``tflite_path`` itself into
     the bundle: the sections are appended to it and it is renamed to ``out_path`` (same
     filesystem). Saves copying the model (1 GB for a 1B int8 model). ``tflite_path`` is
-    consumed; on error it is left as it was or removed."""
+    consumed; on error it is left as it was or removed. The fsync after appending covers
+    the whole file, so the model may be written without one of its own."""
     src = Path(tflite_path)
     out = Path(out_path)
     meta_bytes = _metadata_bytes(out, tokenizer_model_bytes, metadata)

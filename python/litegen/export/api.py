@@ -199,8 +199,18 @@ def convert_checkpoint(
                 quant=quant,
                 form=form,
                 max_context=max_context,
+                # The bundle fsyncs the file once, after appending its sections.
                 export=lambda tmp: _convert(
-                    hf_dir, tmp, quant, form, max_context, True, reporter, lazy, last_logits=last
+                    hf_dir,
+                    tmp,
+                    quant,
+                    form,
+                    max_context,
+                    True,
+                    reporter,
+                    lazy,
+                    last_logits=last,
+                    fsync=False,
                 ),
             )
         elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
@@ -269,9 +279,11 @@ def _convert(
     lazy: bool,
     prefill_lens: tuple[int, ...] = (),
     last_logits: bool = False,
+    fsync: bool = True,
 ) -> ConversionResult:
     """No ``prefill_lens``: one ``prefill`` signature with a dynamic token count; else a
-    fixed-length ``prefill_N`` per N (what LiteRT-LM reads), then ``decode``."""
+    fixed-length ``prefill_N`` per N (what LiteRT-LM reads), then ``decode``. ``fsync``:
+    see :meth:`ConvertedModel.export`."""
     from litegen.loading.lazy import lazy_pretrained
     from litegen.loading.pretrained import from_pretrained
 
@@ -319,5 +331,5 @@ def _convert(
     converted = convert_signatures(
         specs, form=form, quant_config=quant, progress=progress, lazy_weights=lazy_weights
     )
-    path = converted.export(out, force=force)
+    path = converted.export(out, force=force, fsync=fsync)
     return ConversionResult(path, converted.weight_bytes, converted.quant_report)

@@ -95,16 +95,19 @@ class ConvertedModel:
         :meth:`export`), or None when every weight is float32."""
         return getattr(self._pool.recipe, "report", None)
 
-    def export(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    def export(
+        self, path: str | os.PathLike[str], *, force: bool = False, fsync: bool = True
+    ) -> Path:
         """Write the model to ``path`` (a ``.tflite`` file) and return the path.
 
         Raises :class:`ExportError` if ``path`` exists (unless ``force``), is not writable
-        or is not a ``.tflite`` path. Nothing is left behind on failure.
+        or is not a ``.tflite`` path. Nothing is left behind on failure. ``fsync=False``
+        leaves forcing the data to disk to a caller that finishes the file itself.
         """
         out = check_output_path(path, force=force)
         self._progress.stage(f"writing {out.name}", total_bytes=self._streamed_bytes())
         try:
-            self.writer.write(out)
+            self.writer.write(out, fsync=fsync)
         except OSError as e:
             raise ExportError(f"{out}: cannot write the model: {e.strerror or e}") from e
         return out

@@ -38,6 +38,7 @@ from litegen.export.tflite_schema import (
     resolve_dtype,
     schema,
 )
+from litegen.export.writeback import EarlyWriteback
 
 __all__ = [
     "BUFFER_ALIGNMENT",
@@ -70,10 +71,21 @@ class _BlockWriter:
     decode until the pages leave the cache.
     """
 
-    def __init__(self, out: IO[bytes], block: int = 8 << 20) -> None:
+    def __init__(
+        self, out: IO[bytes], block: int = 8 << 20, writeback: EarlyWriteback | None = None
+    ) -> None:
         self._out = out
         self._block = block
         self._pending = bytearray()
+        self._writeback = writeback
+
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        self._out.write(data)
+        if self._writeback is not None:
+            # Large writes go straight through the buffered file (larger than its
+            # buffer), so the bytes are in the kernel and can be queued for the disk.
+            self._out.flush()
+            self._writeback.wrote(memoryview(data).nbytes)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
@@ -84,17 +96,17 @@ class _BlockWriter:
             view = view[take:]
             if len(self._pending) < self._block:
                 return n
-            self._out.write(self._pending)
+            self._emit(self._pending)
             self._pending = bytearray()
         whole = view.nbytes - view.nbytes % self._block
         if whole:
-            self._out.write(view[:whole])
+            self._emit(view[:whole])
         self._pending += view[whole:]
         return n
 
     def flush(self) -> None:
         if self._pending:
-            self._out.write(self._pending)
+            self._emit(self._pending)
             self._pending = bytearray()
 
 
@@ -758,12 +770,15 @@ class ModelWriter:
 
     # -- output ------------------------------------------------------------------------
 
-    def write(self, path: str | os.PathLike[str], *, inline_buffers: bool = False) -> int:
+    def write(
+        self, path: str | os.PathLike[str], *, inline_buffers: bool = False, fsync: bool = True
+    ) -> int:
         """Write the model to ``path`` and return the file size.
 
         Data is streamed buffer by buffer into a temporary file next to ``path`` that is
         renamed over it on success and removed on any error, so ``path`` never holds a
-        partial model.
+        partial model. ``fsync=False``: the data is not forced to disk before the rename,
+        for a caller that appends to the file and fsyncs it itself (a .litegen bundle).
         """
         target = Path(path)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -771,11 +786,12 @@ class ModelWriter:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
             with os.fdopen(fd, "wb") as f:
-                blocks = _BlockWriter(f)
+                blocks = _BlockWriter(f, writeback=EarlyWriteback(f.fileno()))
                 size = self._serialize(blocks, inline_buffers)
                 blocks.flush()
                 f.flush()
-                os.fsync(f.fileno())
+                if fsync:
+                    os.fsync(f.fileno())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
