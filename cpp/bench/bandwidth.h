@@ -24,14 +24,15 @@ struct BandwidthResult {
   int threads = 0;
   std::vector<double> pass_gb_per_s;  // every pass, in order (GB = 1e9 bytes)
   double best_gb_per_s = 0;
+  bool huge_pages = false;  // the buffer was backed by 2 MiB pages (as a fresh model is)
 };
 
 // kInvalidArgument for a buffer under 1 MiB, threads < 1 or repeat < 1; kInternal when
 // the buffer cannot be allocated.
 Expected<BandwidthResult> MeasureReadBandwidth(const BandwidthOptions& options);
 
-// One JSON object (schema "litegen.bench.bandwidth/1"): read_gb_per_s (the best pass),
-// every pass, threads and buffer size.
+// One JSON object (schema "litegen.bench.bandwidth/2"): read_gb_per_s (the best pass),
+// every pass, threads, buffer size and huge_pages.
 std::string BandwidthJson(const BandwidthResult& result);
 
 }  // namespace litegen::bench

@@ -69,8 +69,10 @@ TEST(BandwidthMeasuresEveryPass) {
   CHECK_EQ(result->pass_gb_per_s.size(), size_t{3});
   for (double v : result->pass_gb_per_s) CHECK(v > 0 && v <= result->best_gb_per_s);
   const std::string json = BandwidthJson(result.value());
-  CHECK(json.find("\"schema\": \"litegen.bench.bandwidth/1\"") != std::string::npos);
+  CHECK(json.find("\"schema\": \"litegen.bench.bandwidth/2\"") != std::string::npos);
   CHECK(json.find("\"threads\": 2") != std::string::npos);
+  CHECK(json.find(result->huge_pages ? "\"huge_pages\": true" : "\"huge_pages\": false") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -103,14 +103,16 @@ def test_schema_and_non_json_are_rejected() -> None:
 
 def test_parse_bandwidth() -> None:
     doc = {
-        "schema": "litegen.bench.bandwidth/1",
+        "schema": "litegen.bench.bandwidth/2",
         "threads": 2,
         "buffer_bytes": 1 << 30,
         "read_gb_per_s": 12.5,
         "passes_gb_per_s": [11.0, 12.5, 12.0],
+        "huge_pages": True,
     }
     m = parse_bandwidth(json.dumps(doc))
     assert m.read_gb_per_s == 12.5 and m.passes_gb_per_s == (11.0, 12.5, 12.0)
+    assert m.huge_pages
     doc["passes_gb_per_s"] = ["fast"]
     with pytest.raises(BenchmarkError, match="passes_gb_per_s"):
         parse_bandwidth(json.dumps(doc))

@@ -69,8 +69,9 @@ def sweep_markdown(result: dict[str, Any]) -> str:
     lines.append(f"| peak RSS, cold init (GB) | {init['cold_peak_rss_bytes'] / 1e9:.3f} | | | |")
     if limits:
         passes = limits["bandwidth_passes_gb_per_s"]
+        pages = "2 MiB pages" if limits.get("bandwidth_huge_pages") else "4 KiB pages"
         lines.append(
-            f"| memory-read bandwidth (GB/s, best; before and after) | "
+            f"| memory-read bandwidth (GB/s, best; {pages}; before and after) | "
             f"{limits['bandwidth_gb_per_s']:.1f} | {min(passes):.1f} - {max(passes):.1f} | | |"
         )
         shape = limits["compute_matmul_shape"]

@@ -16,7 +16,7 @@ from litegen.bench.errors import BenchmarkError
 from litegen.bench.stats import Summary, summarize
 
 LLM_SCHEMA = "litegen.bench.llm/1"
-BANDWIDTH_SCHEMA = "litegen.bench.bandwidth/1"
+BANDWIDTH_SCHEMA = "litegen.bench.bandwidth/2"
 
 
 def _load(text: str, what: str) -> dict[str, Any]:
@@ -138,6 +138,7 @@ class BandwidthMeasurement:
     buffer_bytes: int
     read_gb_per_s: float  # best pass
     passes_gb_per_s: tuple[float, ...]
+    huge_pages: bool  # read through 2 MiB pages, as a freshly converted model is mapped
 
 
 def parse_bandwidth(
@@ -155,4 +156,5 @@ def parse_bandwidth(
         buffer_bytes=_get(data, "buffer_bytes", int, what),
         read_gb_per_s=_number(data, "read_gb_per_s", what),
         passes_gb_per_s=tuple(float(p) for p in passes),
+        huge_pages=_get(data, "huge_pages", bool, what),
     )

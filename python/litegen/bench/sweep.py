@@ -170,6 +170,7 @@ def run_sweep(
             "bandwidth_passes_gb_per_s": [p for b in bandwidth for p in b.passes_gb_per_s],
             "bandwidth_before_after_gb_per_s": [b.read_gb_per_s for b in bandwidth],
             "bandwidth_buffer_bytes": bandwidth[0].buffer_bytes,
+            "bandwidth_huge_pages": all(b.huge_pages for b in bandwidth),
             "compute_before_after_gops": [p.peak_gops for p in peaks],
             "compute_median_gops": statistics.median(p.median_gops for p in peaks),
             "compute_matmul_shape": asdict(config.matmul),
