@@ -3,10 +3,12 @@
 #include <cstring>
 #include <string>
 
-namespace litegen::ops {
+#include "ops/half.h"
 
-Status KvCacheUpdate(const KvCacheShape& s, float* cache, const float* update,
-                     const int32_t* positions) {
+namespace litegen::ops {
+namespace {
+
+Status CheckUpdate(const KvCacheShape& s, const int32_t* positions) {
   if (s.batch < 1 || s.heads < 1 || s.max_len < 1 || s.len < 0 || s.head_dim < 1) {
     return Status(ErrorCode::kInput,
                   "kv_cache_update: dimensions must be positive (B=" + std::to_string(s.batch) +
@@ -21,17 +23,43 @@ Status KvCacheUpdate(const KvCacheShape& s, float* cache, const float* update,
                                            ") (the cache length)");
     }
   }
-  const size_t row_bytes = sizeof(float) * static_cast<size_t>(s.head_dim);
+  return Status::Ok();
+}
+
+void CopyRow(float* dst, const float* src, int n) {
+  // memmove: a caller may pass an update that aliases the cache.
+  std::memmove(dst, src, sizeof(float) * static_cast<size_t>(n));
+}
+
+void CopyRow(uint16_t* dst, const float* src, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = FloatToHalf(src[i]);
+}
+
+template <typename E>
+Status Update(const KvCacheShape& s, E* cache, const float* update, const int32_t* positions) {
+  LITEGEN_RETURN_IF_ERROR(CheckUpdate(s, positions));
   const int64_t heads = int64_t{s.batch} * s.heads;
   for (int64_t bh = 0; bh < heads; ++bh) {
-    float* dst = cache + bh * s.max_len * s.head_dim;
+    E* dst = cache + bh * s.max_len * s.head_dim;
     const float* src = update + bh * s.len * s.head_dim;
     for (int t = 0; t < s.len; ++t) {
-      std::memmove(dst + int64_t{positions[t]} * s.head_dim, src + int64_t{t} * s.head_dim,
-                  row_bytes);
+      CopyRow(dst + int64_t{positions[t]} * s.head_dim, src + int64_t{t} * s.head_dim,
+              s.head_dim);
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status KvCacheUpdate(const KvCacheShape& s, float* cache, const float* update,
+                     const int32_t* positions) {
+  return Update(s, cache, update, positions);
+}
+
+Status KvCacheUpdate(const KvCacheShape& s, uint16_t* cache, const float* update,
+                     const int32_t* positions) {
+  return Update(s, cache, update, positions);
 }
 
 }  // namespace litegen::ops

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "ops/half.h"
 #include "ops/sdpa_kernels.h"
 
 namespace litegen::ops::internal {
@@ -11,6 +12,7 @@ namespace scalar {
 namespace {
 
 constexpr float kNegInf = -__builtin_inff();
+using ops::HalfToFloat;  // out of line (half.cc): no inline code shared with the SIMD units
 
 struct VecScalar {
   static constexpr int W = 1;
@@ -21,6 +23,8 @@ struct VecScalar {
   static V set1(float x) { return x; }
   static V load(const float* p) { return *p; }
   static V loadn(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static V load(const uint16_t* p) { return HalfToFloat(*p); }
+  static V loadn(const uint16_t* p, int n) { return n > 0 ? HalfToFloat(*p) : 0.0f; }
   static void store(float* p, V v) { *p = v; }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V mul(V a, V b) { return a * b; }
