@@ -5,8 +5,32 @@
 
 #include "ops/half.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define LITEGEN_KV_F16C 1
+#endif
+
 namespace litegen::ops {
 namespace {
+
+#if defined(LITEGEN_KV_F16C)
+// Prefill writes T * Hkv * D values per cache: F16C converts 8 per instruction where the
+// portable FloatToHalf takes ~5 ns each. Same results (round to nearest even, as
+// FloatToHalf; the tests compare the two bit for bit).
+__attribute__((target("avx,f16c"))) void RowToHalfF16c(uint16_t* dst, const float* src, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+  for (; i < n; ++i) dst[i] = FloatToHalf(src[i]);
+}
+
+bool CpuHasF16c() {
+  static const bool has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return has;
+}
+#endif
 
 Status CheckUpdate(const KvCacheShape& s, const int32_t* positions) {
   if (s.batch < 1 || s.heads < 1 || s.max_len < 1 || s.len < 0 || s.head_dim < 1) {
@@ -32,6 +56,9 @@ void CopyRow(float* dst, const float* src, int n) {
 }
 
 void CopyRow(uint16_t* dst, const float* src, int n) {
+#if defined(LITEGEN_KV_F16C)
+  if (CpuHasF16c()) return RowToHalfF16c(dst, src, n);
+#endif
   for (int i = 0; i < n; ++i) dst[i] = FloatToHalf(src[i]);
 }
 

@@ -288,6 +288,25 @@ TEST(KvCacheUpdateIntoFloat16CacheRoundsToNearestEven) {
     }
   }
   CHECK_EQ(cache[5 * 4], uint16_t{0x3C00});
+  // Rows of any float (any exponent, subnormals, infinities, NaNs), long enough for the
+  // vector path and its tail: bit for bit FloatToHalf (NaNs: a NaN).
+  const ops::KvCacheShape wide{1, 1, 2, 1, 1003};
+  std::vector<float> row(1003);
+  std::vector<uint16_t> out(2 * 1003);
+  std::mt19937 bits_rng(11);
+  for (int rep = 0; rep < 200; ++rep) {
+    for (float& x : row) x = BitsFloat(static_cast<uint32_t>(bits_rng()) >> (rep % 9));
+    row[rep % 1003] = std::ldexp(1.0f + std::ldexp(1.0f, -11), -3);  // a tie
+    const int32_t at = rep % 2;
+    CHECK_OK(ops::KvCacheUpdate(wide, out.data(), row.data(), &at));
+    int bad = 0;
+    for (int i = 0; i < 1003; ++i) {
+      const uint16_t want = ops::FloatToHalf(row[i]), got = out[at * 1003 + i];
+      const bool nan = std::isnan(row[i]);
+      bad += nan ? !((got & 0x7C00) == 0x7C00 && (got & 0x3FF) != 0) : got != want;
+    }
+    CHECK_EQ(bad, 0);
+  }
   const int32_t bad[3] = {5, 8, 0};
   const std::vector<uint16_t> before = cache;
   CHECK_ERROR(ops::KvCacheUpdate(shape, cache.data(), update.data(), bad), ErrorCode::kInput,
@@ -623,6 +642,44 @@ TEST(SdpaWithFloat16CachesMatchesReferenceForEveryIsa) {
     std::fprintf(stderr, "  %s: %d float16-cache shapes, worst relative error %.2e "
                  "(tolerance 1e-5)\n",
                  ops::IsaName(isa), cases + 12, g_worst_error_half[static_cast<int>(isa)]);
+  }
+}
+
+// One visible key: the output is the value row itself, so every kernel's widening of
+// every finite half (full vectors with D = 16, the tail path with D = 3) is checked exactly.
+TEST(SdpaWidensEveryFiniteHalfExactly) {
+  for (Isa isa : ops::AvailableIsas()) {
+    ops::Sdpa sdpa(isa);
+    for (int D : {16, 3}) {
+      const SdpaShape shape{1, 1, 1, 1, 1, D};
+      SdpaParams params;
+      const std::vector<float> q(D, 0.0f);
+      const std::vector<uint16_t> k(D, 0);
+      std::vector<uint16_t> v(D);
+      std::vector<float> out(D);
+      const int32_t pos = 0;
+      int mismatches = 0;
+      for (uint32_t base = 0; base < 0x10000; base += D) {
+        for (int x = 0; x < D; ++x) {
+          const uint32_t h = (base + x) & 0xFFFF;
+          v[x] = (h & 0x7C00) == 0x7C00 ? 0 : static_cast<uint16_t>(h);  // finite only
+        }
+        CHECK_OK(sdpa.Run(shape, q.data(), k.data(), v.data(), &pos, params, out.data(), nullptr));
+        for (int x = 0; x < D; ++x) {
+          const float want = ops::HalfToFloat(v[x]);
+          // == : the sign of a zero output is not part of the contract (acc starts at +0).
+          if (!(out[x] == want) && mismatches++ < 3) {
+            std::fprintf(stderr, "  %s D=%d half 0x%04x: got %a, want %a\n", ops::IsaName(isa),
+                         D, v[x], out[x], want);
+          }
+        }
+      }
+      if (mismatches != 0) {
+        testing::RecordFailure(__FILE__, __LINE__,
+                               std::string(ops::IsaName(isa)) + " D=" + std::to_string(D) + ": " +
+                                   std::to_string(mismatches) + " halves widened wrongly");
+      }
+    }
   }
 }
 
