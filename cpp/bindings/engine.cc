@@ -147,6 +147,7 @@ class PyEngine {
     d["num_layers"] = mi.num_layers;
     d["max_context"] = mi.max_context;
     d["vocab_size"] = mi.vocab_size;
+    d["kv_dtype"] = ElementTypeName(mi.kv_type);
     py::list heads, dims;
     for (const LayerCacheShape& layer : mi.layers) {
       heads.append(layer.num_kv_heads);

@@ -22,7 +22,7 @@ Status DiscoverSignature(const SignatureSpec& sig, bool is_prefill, const std::s
     return Status(ErrorCode::kModelLoad,
                   what + " is not a litegen LLM signature: " + reason +
                       " (expected tokens int32 [1, T], input_pos int32 [T], "
-                      "kv_cache_k_<i> / kv_cache_v_<i> float32 [1, Hkv, S, D] -> logits "
+                      "kv_cache_k_<i> / kv_cache_v_<i> float32 or float16 [1, Hkv, S, D] -> logits "
                       "float32 [1, T or 1, V], as litegen.convert(..., form=\"fast\") writes)");
   };
   const int32_t t = is_prefill ? kDynamicDim : 1;
@@ -90,10 +90,19 @@ Status DiscoverSignature(const SignatureSpec& sig, bool is_prefill, const std::s
       const int index = sig.FindInput(name);
       if (index < 0) return bad("no input '" + name + "'");
       const TensorSpec& spec = sig.inputs[index];
-      if (spec.type != kLiteRtElementTypeFloat32 || spec.shape.size() != 4 ||
-          spec.shape[0] != 1 || spec.shape[1] < 1 || spec.shape[2] < 1 || spec.shape[3] < 1) {
+      const bool float_type =
+          spec.type == kLiteRtElementTypeFloat32 || spec.type == kLiteRtElementTypeFloat16;
+      if (!float_type || spec.shape.size() != 4 || spec.shape[0] != 1 || spec.shape[1] < 1 ||
+          spec.shape[2] < 1 || spec.shape[3] < 1) {
         return bad("input '" + name + "' is " + ElementTypeName(spec.type) + " " +
-                   ShapeText(spec.shape) + ", expected a static float32 [1, Hkv, S, D]");
+                   ShapeText(spec.shape) +
+                   ", expected a static float32 or float16 [1, Hkv, S, D]");
+      }
+      // One dtype for every cache of the model (the session allocates them all alike).
+      if (interface.kv_type == kLiteRtElementTypeNone) interface.kv_type = spec.type;
+      if (spec.type != interface.kv_type) {
+        return bad("input '" + name + "' is " + ElementTypeName(spec.type) +
+                   ", the other caches " + ElementTypeName(interface.kv_type));
       }
       (kv[0] == 'k' ? inputs.k : inputs.v)[i] = index;
       const LayerCacheShape shape{spec.shape[1], spec.shape[3]};

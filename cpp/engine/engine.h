@@ -4,9 +4,10 @@
 // state (KV caches, token history) and share the engine.
 //
 // The model interface (what litegen.convert(..., form="fast") writes):
-//   prefill: tokens int32 [1, -1], input_pos int32 [-1], kv_cache_{k,v}_{i} float32
-//            [1, Hkv, S, D] (updated in place) -> logits float32 [1, 1, V] (the last
-//            position; [1, T, V] from a signature exported with every row is accepted)
+//   prefill: tokens int32 [1, -1], input_pos int32 [-1], kv_cache_{k,v}_{i} float32 or
+//            float16, all alike, [1, Hkv, S, D] (updated in place) -> logits float32
+//            [1, 1, V] (the last position; [1, T, V] from a signature exported with every
+//            row is accepted)
 //   decode:  the same with T = 1.
 #ifndef LITEGEN_CPP_ENGINE_ENGINE_H_
 #define LITEGEN_CPP_ENGINE_ENGINE_H_
@@ -48,6 +49,8 @@ struct ModelInterface {
   int num_layers = 0;
   int max_context = 0;  // S: KV rows per layer = the longest conversation
   int vocab_size = 0;
+  // Element type of every KV cache: float32, or float16 (the fast form's default).
+  ElementType kv_type = kLiteRtElementTypeNone;
   // Prefill returns the last position's logits only ([1, 1, V]) instead of [1, T, V].
   bool prefill_last_logits = false;
   std::vector<LayerCacheShape> layers;

@@ -43,9 +43,9 @@ Status Session::Allocate() {
   const int S = mi.max_context, V = mi.vocab_size, chunk = engine_->prefill_chunk();
   for (int i = 0; i < mi.num_layers; ++i) {
     const Shape shape{1, mi.layers[i].num_kv_heads, S, mi.layers[i].head_dim};
-    LITEGEN_ASSIGN_OR_RETURN(HostTensor k, HostTensor::Allocate(kLiteRtElementTypeFloat32, shape,
+    LITEGEN_ASSIGN_OR_RETURN(HostTensor k, HostTensor::Allocate(mi.kv_type, shape,
                                                                 "kv_cache_k_" + std::to_string(i)));
-    LITEGEN_ASSIGN_OR_RETURN(HostTensor v, HostTensor::Allocate(kLiteRtElementTypeFloat32, shape,
+    LITEGEN_ASSIGN_OR_RETURN(HostTensor v, HostTensor::Allocate(mi.kv_type, shape,
                                                                 "kv_cache_v_" + std::to_string(i)));
     k_cache_.push_back(std::move(k));
     v_cache_.push_back(std::move(v));

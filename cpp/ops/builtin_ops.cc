@@ -73,14 +73,23 @@ Status CheckTensor(const TensorView& t, ElementType type, int rank, const std::s
   return Status::Ok();
 }
 
+// A KV cache is float32 or float16 (docs/custom_ops.md); anything else is a clear error.
+Status CheckCache(const TensorView& t, const std::string& what) {
+  if (t.type != kLiteRtElementTypeFloat32 && t.type != kLiteRtElementTypeFloat16) {
+    return Status(ErrorCode::kInput,
+                  what + ": expected a float32 or float16 cache of rank 4, got " + Describe(t));
+  }
+  return CheckTensor(t, t.type, 4, what);
+}
+
 Status CheckEmptyOptions(const char* op, size_t size) {
   if (size == 0) return Status::Ok();
   return Status(ErrorCode::kModelLoad, std::string(op) + " v1 takes no custom_options, got " +
                                            std::to_string(size) + " bytes");
 }
 
-// LITEGEN_KV_CACHE_UPDATE: (cache [B,H,S,D] f32, update [B,H,T,D] f32, input_pos [T] i32)
-// -> done [1] i32 = T. Writes the cache (a signature input) in place.
+// LITEGEN_KV_CACHE_UPDATE: (cache [B,H,S,D] f32 | f16, update [B,H,T,D] f32,
+// input_pos [T] i32) -> done [1] i32 = T. Writes the cache (a signature input) in place.
 class KvCacheUpdateOp : public CustomOp {
  public:
   Status Init(const uint8_t* /*options*/, size_t size) override {
@@ -106,7 +115,7 @@ class KvCacheUpdateOp : public CustomOp {
     const TensorView& cache = inputs[0];
     const TensorView& update = inputs[1];
     const TensorView& pos = inputs[2];
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(cache, kLiteRtElementTypeFloat32, 4, "input 0 (cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckCache(cache, "input 0 (cache)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(update, kLiteRtElementTypeFloat32, 4, "input 1 (update)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, "input 2 (input_pos)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(outputs[0], kLiteRtElementTypeInt32, -1, "output 0"));
@@ -125,8 +134,13 @@ class KvCacheUpdateOp : public CustomOp {
     shape.max_len = cache.dims[2];
     shape.len = update.dims[2];
     shape.head_dim = cache.dims[3];
-    LITEGEN_RETURN_IF_ERROR(
-        KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
+    if (cache.type == kLiteRtElementTypeFloat16) {
+      LITEGEN_RETURN_IF_ERROR(
+          KvCacheUpdate(shape, cache.as<uint16_t>(), update.as<float>(), pos.as<int32_t>()));
+    } else {
+      LITEGEN_RETURN_IF_ERROR(
+          KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
+    }
     outputs[0].as<int32_t>()[0] = shape.len;
     return Status::Ok();
   }
@@ -213,9 +227,9 @@ class FcOp : public CustomOp {
   Linear linear_;
 };
 
-// LITEGEN_SDPA: (q [B,Hq,T,D], k_cache [B,Hkv,S,D], v_cache [B,Hkv,S,D], input_pos [T] i32,
-// params [2] f32 {scale, logit_softcap}, sliding_window [1] i32, dependency tokens...)
-// -> out [B,Hq,T,D].
+// LITEGEN_SDPA: (q [B,Hq,T,D], k_cache [B,Hkv,S,D], v_cache [B,Hkv,S,D] (both f32 or both
+// f16), input_pos [T] i32, params [2] f32 {scale, logit_softcap}, sliding_window [1] i32,
+// dependency tokens...) -> out [B,Hq,T,D].
 class SdpaOp : public CustomOp {
  public:
   SdpaOp(std::shared_ptr<SharedPool> pool, Isa isa) : pool_(std::move(pool)), sdpa_(isa) {}
@@ -250,8 +264,12 @@ class SdpaOp : public CustomOp {
     const TensorView& window = inputs[5];
     const TensorView& out = outputs[0];
     LITEGEN_RETURN_IF_ERROR(CheckTensor(q, kLiteRtElementTypeFloat32, 4, "input 0 (q)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(k, kLiteRtElementTypeFloat32, 4, "input 1 (k_cache)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(v, kLiteRtElementTypeFloat32, 4, "input 2 (v_cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckCache(k, "input 1 (k_cache)"));
+    LITEGEN_RETURN_IF_ERROR(CheckCache(v, "input 2 (v_cache)"));
+    if (k.type != v.type) {
+      return Status(ErrorCode::kInput, "k_cache (" + Describe(k) + ") and v_cache (" +
+                                           Describe(v) + ") must have the same dtype");
+    }
     LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, "input 3 (input_pos)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(params, kLiteRtElementTypeFloat32, -1, "input 4 (params)"));
     LITEGEN_RETURN_IF_ERROR(
@@ -287,6 +305,10 @@ class SdpaOp : public CustomOp {
     p.scale = params.as<float>()[0];
     p.logit_softcap = params.as<float>()[1];
     p.sliding_window = window.as<int32_t>()[0];
+    if (k.type == kLiteRtElementTypeFloat16) {
+      return sdpa_.Run(shape, q.as<float>(), k.as<uint16_t>(), v.as<uint16_t>(),
+                       pos.as<int32_t>(), p, out.as<float>(), pool_->Get());
+    }
     return sdpa_.Run(shape, q.as<float>(), k.as<float>(), v.as<float>(), pos.as<int32_t>(), p,
                      out.as<float>(), pool_->Get());
   }

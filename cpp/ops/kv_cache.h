@@ -22,6 +22,9 @@ struct KvCacheShape {
 // is written: one outside [0, S_max) is an error (kInput) and leaves the cache unchanged.
 Status KvCacheUpdate(const KvCacheShape& shape, float* cache, const float* update,
                      const int32_t* positions);
+// The same into a float16 cache (IEEE half bits): each value rounded to nearest even.
+Status KvCacheUpdate(const KvCacheShape& shape, uint16_t* cache, const float* update,
+                     const int32_t* positions);
 
 }  // namespace litegen::ops
 

@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ops/half.h"
+
 namespace litegen::ops::internal {
 
 enum class WeightFormat {
@@ -85,7 +87,7 @@ LinearFn LinearAmx();
 LinearFn LinearNeon();
 
 // IEEE half -> float, exact (portable; kernels may use F16C / NEON conversions instead).
-float HalfToFloat(uint16_t h);
+using ops::HalfToFloat;
 
 }  // namespace litegen::ops::internal
 

@@ -28,7 +28,9 @@ constexpr int kMinKeysPerSplit = 64;
 
 bool CpuHasAvx2() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // F16C: the kernel widens float16 KV caches with it (every AVX2 CPU has it).
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
 #else
   return false;
 #endif
@@ -138,6 +140,18 @@ Status Sdpa::EnsureScratch(std::vector<Scratch>& scratch, size_t count, size_t f
 Status Sdpa::Run(const SdpaShape& shape, const float* q, const float* k, const float* v,
                  const int32_t* positions, const SdpaParams& params, float* out,
                  ThreadPool* pool) {
+  return RunImpl(shape, q, k, v, /*kv_half=*/false, positions, params, out, pool);
+}
+
+Status Sdpa::Run(const SdpaShape& shape, const float* q, const uint16_t* k, const uint16_t* v,
+                 const int32_t* positions, const SdpaParams& params, float* out,
+                 ThreadPool* pool) {
+  return RunImpl(shape, q, k, v, /*kv_half=*/true, positions, params, out, pool);
+}
+
+Status Sdpa::RunImpl(const SdpaShape& shape, const float* q, const void* k, const void* v,
+                     bool kv_half, const int32_t* positions, const SdpaParams& params,
+                     float* out, ThreadPool* pool) {
   LITEGEN_RETURN_IF_ERROR(ValidateSdpa(shape, params));
   const int B = shape.batch, Hq = shape.q_heads, Hkv = shape.kv_heads, T = shape.q_len,
             S = shape.kv_len, D = shape.head_dim;
@@ -200,7 +214,9 @@ Status Sdpa::Run(const SdpaShape& shape, const float* q, const float* k, const f
   const float scale = params.scale;
   const int32_t window = params.sliding_window;
   const float softcap = params.logit_softcap;
-  const int64_t kv_head_stride = int64_t{S} * D;
+  // Bytes per (batch, kv head) of the caches.
+  const int64_t kv_head_bytes =
+      int64_t{S} * D * static_cast<int64_t>(kv_half ? sizeof(uint16_t) : sizeof(float));
 
   auto run_unit = [&](int64_t u, int thread) {
     const int64_t split = u % splits;
@@ -249,8 +265,9 @@ Status Sdpa::Run(const SdpaShape& shape, const float* q, const float* k, const f
     }
 
     AttentionTask task;
-    task.k = k + bh * kv_head_stride;
-    task.v = v + bh * kv_head_stride;
+    task.k = static_cast<const char*>(k) + bh * kv_head_bytes;
+    task.v = static_cast<const char*>(v) + bh * kv_head_bytes;
+    task.kv_half = kv_half;
     task.head_dim = D;
     task.rows = rows;
     task.q = qs;

@@ -58,6 +58,10 @@ class Sdpa {
   Status Run(const SdpaShape& shape, const float* q, const float* k, const float* v,
              const int32_t* positions, const SdpaParams& params, float* out,
              ThreadPool* pool);
+  // The same with float16 caches (IEEE half bits), widened to float32 as they are read.
+  Status Run(const SdpaShape& shape, const float* q, const uint16_t* k, const uint16_t* v,
+             const int32_t* positions, const SdpaParams& params, float* out,
+             ThreadPool* pool);
 
   // Test hook: multithread regardless of the amount of work (normally small jobs run on
   // the calling thread, where waking the workers would cost more than it saves).
@@ -71,6 +75,9 @@ class Sdpa {
     size_t floats = 0;
   };
   Status EnsureScratch(std::vector<Scratch>& scratch, size_t count, size_t floats);
+  Status RunImpl(const SdpaShape& shape, const float* q, const void* k, const void* v,
+                 bool kv_half, const int32_t* positions, const SdpaParams& params, float* out,
+                 ThreadPool* pool);
 
   Isa isa_;
   bool always_parallel_ = false;

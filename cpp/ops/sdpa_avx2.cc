@@ -1,4 +1,4 @@
-// Attention kernel for x86-64 with AVX2 + FMA. Only the functions in the target region
+// Attention kernel for x86-64 with AVX2 + FMA (+ F16C for float16 KV caches). Only the functions in the target region
 // below use these instructions; the driver calls them after checking the CPU.
 #include <math.h>
 
@@ -10,10 +10,10 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #endif
 
 namespace litegen::ops::internal {
@@ -37,6 +37,14 @@ struct VecAvx2 {
     const __m256i mask =
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - n));
     return _mm256_maskload_ps(p, mask);
+  }
+  static V load(const uint16_t* p) {  // F16C
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static V loadn(const uint16_t* p, int n) {  // the tail of a row (D % 8 != 0) only
+    alignas(16) uint16_t tmp[8] = {};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return load(tmp);
   }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }

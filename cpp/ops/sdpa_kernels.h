@@ -17,9 +17,11 @@ namespace litegen::ops::internal {
 constexpr int kStrideAlign = 16;
 
 struct AttentionTask {
-  // Keys and values of one (batch, kv head): row j at k + j * head_dim.
-  const float* k = nullptr;
-  const float* v = nullptr;
+  // Keys and values of one (batch, kv head): row j at element j * head_dim, float32, or
+  // IEEE float16 bits (uint16_t) when kv_half.
+  const void* k = nullptr;
+  const void* v = nullptr;
+  bool kv_half = false;
   int head_dim = 0;
   // Query rows: rows x q_stride floats, already multiplied by the scale, zero beyond
   // head_dim. Row r sees keys lo[r]..hi[r] (inclusive).

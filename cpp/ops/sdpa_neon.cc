@@ -27,6 +27,12 @@ struct VecNeon {
     for (int i = 0; i < n; ++i) tmp[i] = p[i];
     return vld1q_f32(tmp);
   }
+  static V load(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static V loadn(const uint16_t* p, int n) {  // the tail of a row (D % 4 != 0) only
+    uint16_t tmp[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return load(tmp);
+  }
   static void store(float* p, V v) { vst1q_f32(p, v); }
   static V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
   static V mul(V a, V b) { return vmulq_f32(a, b); }

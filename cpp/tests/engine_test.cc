@@ -54,11 +54,12 @@ void CheckLogits(const float* got, const std::vector<int>& tokens) {
   CHECK_NEAR(worst, 0.0, 1e-4);
 }
 
-std::shared_ptr<Engine> ToyEngine(int chunk = 512, int threads = 1) {
+std::shared_ptr<Engine> ToyEngine(int chunk = 512, int threads = 1,
+                                  const std::string& model = "toy_llm.tflite") {
   EngineOptions options;
   options.num_threads = threads;
   options.prefill_chunk_size = chunk;
-  auto engine = Engine::Create(Fixture("toy_llm.tflite"), options);
+  auto engine = Engine::Create(Fixture(model), options);
   CHECK_OK(engine);
   return engine.ok() ? engine.value() : nullptr;
 }
@@ -84,7 +85,40 @@ TEST(EngineDiscoversTheInterface) {
   CHECK_EQ(mi.vocab_size, kVocab);
   CHECK_EQ(mi.layers[0].num_kv_heads, 1);
   CHECK_EQ(mi.layers[0].head_dim, kDim);
+  CHECK(mi.kv_type == kLiteRtElementTypeFloat32);
   CHECK_EQ(engine->prefill_chunk(), kContext);  // capped by the context
+}
+
+// The same toy with float16 KV caches (its values are exact in half): the session
+// allocates half caches, and logits and generation are those of the float32 model.
+TEST(EngineRunsFloat16KvCaches) {
+  auto f16 = ToyEngine(/*chunk=*/3, /*threads=*/2, "toy_llm_f16.tflite");
+  auto f32 = ToyEngine();
+  if (!f16 || !f32) return;
+  CHECK(f16->interface().kv_type == kLiteRtElementTypeFloat16);
+  auto session = NewSession(f16);
+  std::vector<int> tokens = {1, 2, 3, 30, 7};
+  auto logits = session->Prefill(tokens);
+  CHECK_OK(logits);
+  if (!logits.ok()) return;
+  CheckLogits(logits.value(), tokens);
+  for (int next : {5, 31, 0}) {
+    auto step = session->Decode(next);
+    CHECK_OK(step);
+    if (!step.ok()) return;
+    tokens.push_back(next);
+    CheckLogits(step.value(), tokens);
+  }
+  const std::vector<int> prompt = {4, 9, 1, 22, 13, 8, 17};
+  auto a = NewSession(f16)->Generate(prompt, Greedy(6));
+  auto b = NewSession(f32)->Generate(prompt, Greedy(6));
+  CHECK_OK(a);
+  CHECK_OK(b);
+  if (a.ok() && b.ok()) CHECK(a.value().token_ids == b.value().token_ids);
+  // Caches of different dtypes are not a model the engine runs.
+  EngineOptions options;
+  CHECK_ERROR(Engine::Create(Fixture("toy_llm_mixed_kv.tflite"), options), ErrorCode::kModelLoad,
+              "input 'kv_cache_v_0' is float32, the other caches float16");
 }
 
 TEST(EngineRejectsModelsThatAreNotLlms) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ops/builtin_ops.h"
+#include "ops/half.h"
 #include "ops/kv_cache.h"
 #include "ops/sdpa.h"
 #include "ops/thread_pool.h"
@@ -156,6 +157,70 @@ TEST(WorkRangesClaimEveryItemOnceAndBalance) {
   }
 }
 
+// ---- float16 conversions -------------------------------------------------------------------
+
+uint32_t FloatBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, sizeof(b));
+  return b;
+}
+
+float BitsFloat(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, sizeof(f));
+  return f;
+}
+
+TEST(HalfConversionsRoundTripAndRoundToNearestEven) {
+  // Every half converts to float and back unchanged (NaNs stay NaNs).
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = ops::HalfToFloat(static_cast<uint16_t>(h));
+    const uint16_t back = ops::FloatToHalf(f);
+    if (std::isnan(f)) {
+      CHECK((back & 0x7C00) == 0x7C00 && (back & 0x3FF) != 0);
+    } else {
+      CHECK_EQ(back, static_cast<uint16_t>(h));
+    }
+  }
+  CHECK_NEAR(ops::HalfToFloat(0x3C00), 1.0, 0.0);
+  CHECK_NEAR(ops::HalfToFloat(0x0001), std::ldexp(1.0, -24), 0.0);  // smallest subnormal
+  CHECK_NEAR(ops::HalfToFloat(0x7BFF), 65504.0, 0.0);
+  CHECK_EQ(ops::FloatToHalf(65519.0f), 0x7BFF);  // below the midpoint to 65536: max half
+  CHECK_EQ(ops::FloatToHalf(65520.0f), 0x7C00);  // ties to even: inf
+  CHECK_EQ(ops::FloatToHalf(-1e9f), 0xFC00);
+  CHECK_EQ(ops::FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);  // tie between 0 and 2^-24: 0
+  CHECK_EQ(ops::FloatToHalf(std::ldexp(1.5f, -25)), 0x0001);
+  CHECK_EQ(ops::FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);  // tie 1 / 2 units: even
+  CHECK_EQ(ops::FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie: even (down)
+  CHECK_EQ(ops::FloatToHalf(1.0f + std::ldexp(3.0f, -11)), 0x3C02);  // tie: even (up)
+  CHECK_EQ(ops::FloatToHalf(-0.0f), 0x8000);
+  // Random floats over the whole range: the result is a nearest half, ties to even.
+  std::mt19937 rng(5);
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t bits = rng();
+    const float f = BitsFloat(bits);
+    if (std::isnan(f)) continue;
+    const uint16_t h = ops::FloatToHalf(f);
+    const double x = f;
+    const double ax = std::abs(x);
+    if (ax >= 65520.0) {
+      CHECK_EQ(h & 0x7FFF, 0x7C00);
+      continue;
+    }
+    const double got = ops::HalfToFloat(h);
+    CHECK(std::signbit(got) == std::signbit(x) || got == 0.0);
+    const double err = std::abs(got - x);
+    for (int step : {-1, 1}) {  // the neighbouring halves of the same sign are no closer
+      const int n = (h & 0x7FFF) + step;
+      if (n < 0 || n > 0x7BFF) continue;
+      const double other = ops::HalfToFloat(static_cast<uint16_t>((h & 0x8000) | n));
+      const double other_err = std::abs(other - x);
+      CHECK(err < other_err || (err == other_err && (h & 1) == 0));
+    }
+  }
+  (void)FloatBits;
+}
+
 // ---- KV-cache update ----------------------------------------------------------------------
 
 TEST(KvCacheUpdateWritesRowsInPlaceAcrossCalls) {
@@ -200,6 +265,53 @@ TEST(KvCacheUpdateWritesRowsInPlaceAcrossCalls) {
   CHECK_ERROR(ops::KvCacheUpdate(one, cache.data(), update.data(), negative), ErrorCode::kInput,
               "input_pos[0] = -1 is outside [0, 16)");
   CHECK(cache == before);  // nothing written on error
+}
+
+TEST(KvCacheUpdateIntoFloat16CacheRoundsToNearestEven) {
+  const ops::KvCacheShape shape{1, 2, 8, 3, 4};  // B, H, S, T, D
+  std::vector<uint16_t> cache(2 * 8 * 4, 0x7E00);  // NaN: rows not written stay as they were
+  std::vector<float> update(2 * 3 * 4);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> unit(-100.0f, 100.0f);
+  for (float& x : update) x = unit(rng);
+  update[0] = 1.0f + std::ldexp(1.0f, -11);  // a tie: rounds to even (1.0)
+  const int32_t pos[3] = {5, 0, 7};
+  CHECK_OK(ops::KvCacheUpdate(shape, cache.data(), update.data(), pos));
+  for (int h = 0; h < 2; ++h) {
+    for (int s = 0; s < 8; ++s) {
+      int t = -1;
+      for (int i = 0; i < 3; ++i) t = pos[i] == s ? i : t;
+      for (int x = 0; x < 4; ++x) {
+        const uint16_t got = cache[(h * 8 + s) * 4 + x];
+        CHECK_EQ(got, t < 0 ? uint16_t{0x7E00} : ops::FloatToHalf(update[(h * 3 + t) * 4 + x]));
+      }
+    }
+  }
+  CHECK_EQ(cache[5 * 4], uint16_t{0x3C00});
+  // Rows of any float (any exponent, subnormals, infinities, NaNs), long enough for the
+  // vector path and its tail: bit for bit FloatToHalf (NaNs: a NaN).
+  const ops::KvCacheShape wide{1, 1, 2, 1, 1003};
+  std::vector<float> row(1003);
+  std::vector<uint16_t> out(2 * 1003);
+  std::mt19937 bits_rng(11);
+  for (int rep = 0; rep < 200; ++rep) {
+    for (float& x : row) x = BitsFloat(static_cast<uint32_t>(bits_rng()) >> (rep % 9));
+    row[rep % 1003] = std::ldexp(1.0f + std::ldexp(1.0f, -11), -3);  // a tie
+    const int32_t at = rep % 2;
+    CHECK_OK(ops::KvCacheUpdate(wide, out.data(), row.data(), &at));
+    int bad = 0;
+    for (int i = 0; i < 1003; ++i) {
+      const uint16_t want = ops::FloatToHalf(row[i]), got = out[at * 1003 + i];
+      const bool nan = std::isnan(row[i]);
+      bad += nan ? !((got & 0x7C00) == 0x7C00 && (got & 0x3FF) != 0) : got != want;
+    }
+    CHECK_EQ(bad, 0);
+  }
+  const int32_t bad[3] = {5, 8, 0};
+  const std::vector<uint16_t> before = cache;
+  CHECK_ERROR(ops::KvCacheUpdate(shape, cache.data(), update.data(), bad), ErrorCode::kInput,
+              "input_pos[1] = 8 is outside [0, 8)");
+  CHECK(cache == before);
 }
 
 // A TensorView over a std::vector.
@@ -261,6 +373,25 @@ TEST(KvCacheUpdateOpChecksShapesAndReportsTokenCount) {
               ErrorCode::kInput, "too small");
   CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4})}, outs),
               ErrorCode::kModelLoad, "expects 3 inputs");
+  // A cache that is neither float32 nor float16.
+  std::vector<int32_t> int_cache(cache.size());
+  CHECK_ERROR(op->Run({View(int_cache, i32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "input 0 (cache): expected a float32 or float16 cache");
+  // A float16 cache: the values rounded to half.
+  std::vector<uint16_t> half_cache(cache.size(), 0);
+  update.assign(update.size(), 1.0f / 3.0f);
+  CHECK_OK(op->Run({View(half_cache, kLiteRtElementTypeFloat16, {1, 2, 8, 4}),
+                    View(update, f32, {1, 2, 3, 4}), View(pos, i32, {3})},
+                   outs));
+  CHECK_EQ(half_cache[2 * 4], ops::FloatToHalf(1.0f / 3.0f));
+  CHECK_EQ(half_cache[8 * 4 + 4 * 4 + 3], ops::FloatToHalf(1.0f / 3.0f));
+  CHECK_EQ(half_cache[5 * 4], uint16_t{0});
+  CHECK_ERROR(op->Run({View(half_cache, kLiteRtElementTypeFloat16, {1, 2, 16, 4}),
+                       View(update, f32, {1, 2, 3, 4}), View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "too small");
   pos = {2, 8, 4};
   CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
                        View(pos, i32, {3})},
@@ -317,7 +448,27 @@ struct SdpaCase {
   std::vector<float> q, k, v;
   std::vector<double> ref, mag;
   std::string label;
+  // float16 caches: k16 / v16 are the kernel's input, k / v their exact float values.
+  bool half = false;
+  std::vector<uint16_t> k16, v16;
 };
+
+// The float16-cache version of a case: K and V rounded to half (poison rows stay NaN) and
+// the reference recomputed on the rounded values, so only the kernel's own error counts.
+SdpaCase ToHalf(SdpaCase c) {
+  c.half = true;
+  c.k16.resize(c.k.size());
+  c.v16.resize(c.v.size());
+  for (size_t i = 0; i < c.k.size(); ++i) {
+    c.k16[i] = ops::FloatToHalf(c.k[i]);
+    c.v16[i] = ops::FloatToHalf(c.v[i]);
+    c.k[i] = ops::HalfToFloat(c.k16[i]);
+    c.v[i] = ops::HalfToFloat(c.v16[i]);
+  }
+  ReferenceSdpa(c.shape, c.q, c.k, c.v, c.pos, c.params, c.ref, c.mag);
+  c.label += " float16";
+  return c;
+}
 
 // start < 0: the first position is random.
 SdpaCase MakeCase(std::mt19937& rng, int batch, int hq, int hkv, int T, int S, int D,
@@ -371,6 +522,7 @@ double RelativeError(const SdpaCase& c, const std::vector<float>& got) {
 
 // Worst relative error seen per instruction set (printed by the random-shape test).
 double g_worst_error[8] = {};
+double g_worst_error_half[8] = {};  // float16 caches
 
 // Returns the number of key splits the kernel used.
 int64_t CheckCase(const SdpaCase& c, Isa isa, ops::ThreadPool* pool, bool always_parallel) {
@@ -378,11 +530,14 @@ int64_t CheckCase(const SdpaCase& c, Isa isa, ops::ThreadPool* pool, bool always
   CHECK(sdpa.isa() == isa);
   sdpa.set_always_parallel(always_parallel);
   std::vector<float> out(c.ref.size(), -1.0f);
-  const Status status = sdpa.Run(c.shape, c.q.data(), c.k.data(), c.v.data(), c.pos.data(),
-                                 c.params, out.data(), pool);
+  const Status status =
+      c.half ? sdpa.Run(c.shape, c.q.data(), c.k16.data(), c.v16.data(), c.pos.data(), c.params,
+                        out.data(), pool)
+             : sdpa.Run(c.shape, c.q.data(), c.k.data(), c.v.data(), c.pos.data(), c.params,
+                        out.data(), pool);
   CHECK_OK(status);
   const double err = RelativeError(c, out);
-  double& worst = g_worst_error[static_cast<int>(isa)];
+  double& worst = (c.half ? g_worst_error_half : g_worst_error)[static_cast<int>(isa)];
   worst = std::max(worst, err);
   if (!(err <= 1e-5)) {
     testing::RecordFailure(__FILE__, __LINE__,
@@ -446,6 +601,85 @@ TEST(SdpaMatchesReferenceAtRandomShapesForEveryIsa) {
   for (Isa isa : isas) {
     std::fprintf(stderr, "  %s: %d shapes, worst relative error %.2e (tolerance 1e-5)\n",
                  ops::IsaName(isa), cases + 24, g_worst_error[static_cast<int>(isa)]);
+  }
+}
+
+TEST(SdpaWithFloat16CachesMatchesReferenceForEveryIsa) {
+  std::mt19937 rng(4321);
+  ops::ThreadPool pool3(3);
+  const std::vector<Isa> isas = ops::AvailableIsas();
+  const int heads[][2] = {{1, 1}, {4, 2}, {8, 1}, {6, 3}};
+  int cases = 0;
+  // D covers the tails of every vector width (1, 4, 8, 16 lanes).
+  for (int D : {1, 3, 8, 17, 64, 80, 128}) {
+    for (const auto& h : heads) {
+      for (int T : {1, 5, 33}) {
+        const int variant = cases % 4;
+        const int S = T + static_cast<int>(rng() % (301 - T));
+        const SdpaCase c = ToHalf(MakeCase(rng, cases % 5 == 0 ? 2 : 1, h[0], h[1], T, S, D,
+                                           variant & 1, variant & 2, false, 2.0f));
+        for (Isa isa : isas) {
+          CheckCase(c, isa, nullptr, false);
+          CheckCase(c, isa, &pool3, true);
+        }
+        ++cases;
+      }
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    const SdpaCase shuffled = ToHalf(MakeCase(rng, 1, 4, 2, 5, 97, 17, i & 1, i & 2, true, 2.0f));
+    // Decode at the end of a long cache: split keys, and the prefetch of half rows.
+    const SdpaCase split =
+        ToHalf(MakeCase(rng, 1, 8, 1, 1, 300, 64, i & 1, false, false, 3.0f, 299));
+    const SdpaCase mha = ToHalf(MakeCase(rng, 1, 3, 3, 1, 257, 64, i & 1, false, false, 3.0f, 256));
+    for (Isa isa : isas) {
+      CheckCase(shuffled, isa, &pool3, true);
+      CHECK(CheckCase(split, isa, &pool3, true) > 1);
+      CheckCase(mha, isa, nullptr, false);
+    }
+  }
+  for (Isa isa : isas) {
+    std::fprintf(stderr, "  %s: %d float16-cache shapes, worst relative error %.2e "
+                 "(tolerance 1e-5)\n",
+                 ops::IsaName(isa), cases + 12, g_worst_error_half[static_cast<int>(isa)]);
+  }
+}
+
+// One visible key: the output is the value row itself, so every kernel's widening of
+// every finite half (full vectors with D = 16, the tail path with D = 3) is checked exactly.
+TEST(SdpaWidensEveryFiniteHalfExactly) {
+  for (Isa isa : ops::AvailableIsas()) {
+    ops::Sdpa sdpa(isa);
+    for (int D : {16, 3}) {
+      const SdpaShape shape{1, 1, 1, 1, 1, D};
+      SdpaParams params;
+      const std::vector<float> q(D, 0.0f);
+      const std::vector<uint16_t> k(D, 0);
+      std::vector<uint16_t> v(D);
+      std::vector<float> out(D);
+      const int32_t pos = 0;
+      int mismatches = 0;
+      for (uint32_t base = 0; base < 0x10000; base += D) {
+        for (int x = 0; x < D; ++x) {
+          const uint32_t h = (base + x) & 0xFFFF;
+          v[x] = (h & 0x7C00) == 0x7C00 ? 0 : static_cast<uint16_t>(h);  // finite only
+        }
+        CHECK_OK(sdpa.Run(shape, q.data(), k.data(), v.data(), &pos, params, out.data(), nullptr));
+        for (int x = 0; x < D; ++x) {
+          const float want = ops::HalfToFloat(v[x]);
+          // == : the sign of a zero output is not part of the contract (acc starts at +0).
+          if (!(out[x] == want) && mismatches++ < 3) {
+            std::fprintf(stderr, "  %s D=%d half 0x%04x: got %a, want %a\n", ops::IsaName(isa),
+                         D, v[x], out[x], want);
+          }
+        }
+      }
+      if (mismatches != 0) {
+        testing::RecordFailure(__FILE__, __LINE__,
+                               std::string(ops::IsaName(isa)) + " D=" + std::to_string(D) + ": " +
+                                   std::to_string(mismatches) + " halves widened wrongly");
+      }
+    }
   }
 }
 
@@ -540,6 +774,20 @@ TEST(SdpaOpMatchesReferenceAndChecksTensors) {
     CHECK_OK(op->Run(inputs(), outs));
     CHECK(RelativeError(c, out) <= 1e-5);
   }
+  // float16 caches.
+  const SdpaCase h = ToHalf(c);
+  std::vector<uint16_t> hk = h.k16, hv = h.v16;
+  const auto f16 = kLiteRtElementTypeFloat16;
+  for (Isa isa : ops::AvailableIsas()) {
+    auto op = ops::MakeSdpaOp(2, isa);
+    CHECK_OK(op->Init(nullptr, 0));
+    std::vector<TensorView> in = inputs();
+    in[1] = View(hk, f16, {1, 3, S, D});
+    in[2] = View(hv, f16, {1, 3, S, D});
+    std::fill(out.begin(), out.end(), 0.0f);
+    CHECK_OK(op->Run(in, outs));
+    CHECK(RelativeError(h, out) <= 1e-5);
+  }
 
   auto op = ops::MakeSdpaOp(2);
   const uint8_t junk[1] = {0};
@@ -557,7 +805,10 @@ TEST(SdpaOpMatchesReferenceAndChecksTensors) {
   CHECK_ERROR(with(1, View(k, f32, {1, 2, S, D})), ErrorCode::kInput, "incompatible shapes");
   CHECK_ERROR(with(1, View(k, f32, {1, 3, S + 1, D})), ErrorCode::kInput, "too small");
   CHECK_ERROR(with(2, View(pos, i32, {1, 3, S, D})), ErrorCode::kInput,
-              "input 2 (v_cache): expected float32");
+              "input 2 (v_cache): expected a float32 or float16 cache");
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  CHECK_ERROR(with(1, View(k16, kLiteRtElementTypeFloat16, {1, 3, S, D})), ErrorCode::kInput,
+              "must have the same dtype");
   CHECK_ERROR(with(3, View(pos, i32, {T - 1})), ErrorCode::kInput, "incompatible shapes");
   CHECK_ERROR(with(4, View(params, f32, {1})), ErrorCode::kInput, "{scale, logit_softcap}");
   CHECK_ERROR(with(5, View(params, f32, {1})), ErrorCode::kInput,

@@ -62,9 +62,10 @@ def test_converted_model_weights(tiny_model: Path) -> None:
     )
     assert w.weight_bytes == expected + 8 * rows
     assert w.file_bytes > w.constant_bytes > w.weight_bytes
-    # Keys and values of one position: float32, every layer, every kv head.
+    # Keys and values of one position: float16 (the fast form's default), every layer,
+    # every kv head.
     head_dim = TINY.hidden_size // TINY.num_heads
-    assert w.kv_bytes_per_position == 2 * 4 * TINY.num_layers * TINY.num_kv_heads * head_dim
+    assert w.kv_bytes_per_position == 2 * 2 * TINY.num_layers * TINY.num_kv_heads * head_dim
 
 
 def test_not_a_model_raises(tmp_path: Path) -> None:

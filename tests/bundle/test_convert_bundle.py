@@ -70,7 +70,12 @@ def test_convert_to_bundle_and_run(checkpoint, tmp_path):
     )["logits"]
     with torch.no_grad():
         ref = hf_model(torch.tensor([ids])).logits.numpy()
-    np.testing.assert_allclose(logits[0, -1], ref[0, -1], rtol=1e-3, atol=1e-3)
+    # float16 KV caches (the fast form's default) move the logits by up to ~1e-3 of
+    # max |logit| (see tests/export/export_helpers.py LOGIT_RTOL_FP16_KV, 4e-3); float32
+    # caches stay within 1e-4 of it.
+    assert {f.dtype for f in feeds.values()} == {np.dtype(np.float16)}
+    err = np.abs(logits[0, -1].astype(np.float64) - ref[0, -1]).max()
+    assert err <= 4e-3 * np.abs(ref[0, -1]).max()
 
 
 def test_missing_tokenizer_is_a_typed_error_before_export(checkpoint, tmp_path):

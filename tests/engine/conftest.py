@@ -34,6 +34,29 @@ class Converted:
     hf: Any  # the HF reference model (eval, eos disabled)
     vocab_size: int
 
+    def hf_greedy_margins(
+        self, prompt: list[int], new_tokens: int = NEW_TOKENS
+    ) -> tuple[list[int], list[float]]:
+        """HF's greedy ids and, per step, the gap between its two best logits relative to
+        the step's max |logit| (how close the choice was to a tie)."""
+        ids = torch.tensor([prompt])
+        with torch.no_grad():
+            out = self.hf.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                pad_token_id=0,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+        margins = []
+        for logits in out.logits:
+            top2 = logits[0].double().topk(2).values
+            margins.append(float((top2[0] - top2[1]) / logits[0].double().abs().max()))
+        return out.sequences[0, len(prompt) :].tolist(), margins
+
     def hf_greedy(self, prompt: list[int], new_tokens: int = NEW_TOKENS) -> list[int]:
         ids = torch.tensor([prompt])
         with torch.no_grad():
@@ -63,24 +86,34 @@ def _isolated_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture(scope="session")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Converted]:
-    """``converted(name)``: the family's checkpoint converted (fast form, fp32) once."""
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Converted]:
+    """``converted(name, kv_cache_dtype="float32")``: the family's checkpoint converted
+    (fast form, fp32 weights) once. The tests that expect HF's greedy ids exactly use float32
+    KV caches: over 32 tokens of a random-weight model some step is a near tie, which the
+    float16 caches' rounding may flip (test_engine_families checks float16 caches up to
+    such a tie)."""
     import litegen
 
-    done: dict[str, Converted] = {}
+    done: dict[tuple[str, str], Converted] = {}
 
-    def get(name: str) -> Converted:
-        if name not in done:
+    def get(name: str, kv_cache_dtype: str = "float32") -> Converted:
+        key = (name, kv_cache_dtype)
+        if key not in done:
             torch.set_num_threads(1)
             spec = FAMILIES[name]
-            root = tmp_path_factory.mktemp(f"engine_{name}")
+            root = tmp_path_factory.mktemp(f"engine_{name}_{kv_cache_dtype}")
+            ckpt = root / "ckpt"
             hf = spec.build()
-            hf.save_pretrained(root / "ckpt")
+            hf.save_pretrained(ckpt)
             path = litegen.convert(
-                root / "ckpt", root / "model.tflite", form="fast", max_context=MAX_CONTEXT
+                ckpt,
+                root / "model.tflite",
+                form="fast",
+                max_context=MAX_CONTEXT,
+                kv_cache_dtype=kv_cache_dtype,
             )
-            done[name] = Converted(name, root / "ckpt", path, hf, hf.config.vocab_size)
-        return done[name]
+            done[key] = Converted(name, ckpt, path, hf, hf.config.vocab_size)
+        return done[key]
 
     return get
 

@@ -56,6 +56,7 @@ class Exported:
     form: str
     path: Path
     weight_bytes: int
+    kv_cache_dtype: str
 
 
 @pytest.fixture(scope="session")
@@ -83,23 +84,25 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Family]:
 @pytest.fixture(scope="session")
 def exported(
     family: Callable[[str], Family], tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str, str], Exported]:
-    """``exported(name, form)``: the family's prefill+decode .tflite, converted once."""
+) -> Callable[..., Exported]:
+    """``exported(name, form, kv_cache_dtype=None)``: the family's prefill+decode .tflite,
+    converted once (KV caches of the form's default dtype unless given)."""
     import litegen
 
-    done: dict[tuple[str, str], Exported] = {}
+    done: dict[tuple[str, str, str | None], Exported] = {}
 
-    def get(name: str, form: str) -> Exported:
-        key = (name, form)
+    def get(name: str, form: str, kv_cache_dtype: str | None = None) -> Exported:
+        key = (name, form, kv_cache_dtype)
         if key not in done:
             fam = family(name)
             converted = (
                 litegen.signature("prefill", fam.model, sample_args(fam.model, PREFILL_LEN))
                 .signature("decode", fam.model, sample_args(fam.model, 1))
-                .convert(form=form)
+                .convert(form=form, kv_cache_dtype=kv_cache_dtype)
             )
-            path = converted.export(tmp_path_factory.mktemp(f"{name}_{form}") / "model.tflite")
-            done[key] = Exported(fam, form, path, converted.weight_bytes)
+            tag = f"{name}_{form}_{kv_cache_dtype or 'default'}"
+            path = converted.export(tmp_path_factory.mktemp(tag) / "model.tflite")
+            done[key] = Exported(fam, form, path, converted.weight_bytes, converted.kv_cache_dtype)
         return done[key]
 
     return get

@@ -63,12 +63,12 @@ def compare(model: Any, step: StepFn, seed: int = 0, num_prompts: int = NUM_PROM
 
 def runtime_step(runtime: Any) -> StepFn:
     """litegen.runtime (fast form): Model.run copies its inputs, so each step gets the
-    reference's cache state."""
+    reference's cache state (in the model's KV-cache dtype, float16 by default)."""
+    (k0,) = (s for s in runtime.signatures["decode"].inputs if s.name == "kv_cache_k_0")
 
     def step(sig: str, tokens: np.ndarray, pos: np.ndarray, cache: Any) -> np.ndarray:
-        out = runtime.run(
-            sig, tokens=tokens, input_pos=pos, **cache_feeds(cache, transposed_v=False)
-        )
+        feeds = cache_feeds(cache, transposed_v=False, dtype=k0.dtype)
+        out = runtime.run(sig, tokens=tokens, input_pos=pos, **feeds)
         return np.asarray(out["logits"])
 
     return step

@@ -9,6 +9,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from litegen.cli.main import main
+from litegen.export.tflite_schema import schema
 
 
 def test_cli_converts_with_progress(family, tmp_path, capsys):
@@ -39,6 +40,26 @@ def test_cli_converts_with_progress(family, tmp_path, capsys):
     assert len(err.splitlines()) == 1
     assert out.read_bytes() == before
     assert main([*args, "--no-progress", "--force", "--form", "fast"]) == 0
+    assert _cache_types(out) == {schema.TensorType.FLOAT16}  # the fast form's default
+    assert main([*args, "--no-progress", "--force", "--form", "fast", "--kv-dtype", "float32"]) == 0
+    assert _cache_types(out) == {schema.TensorType.FLOAT32}
+    # float16 caches need the fast form: a one-line error, nothing written.
+    portable = tmp_path / "p.tflite"
+    bad = ["convert", str(ckpt), "-o", str(portable), "--form", "portable", "--kv-dtype", "float16"]
+    assert main([*bad, "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "needs form='fast'" in err and len(err.splitlines()) == 1
+    assert not portable.exists()
+
+
+def _cache_types(path) -> set[int]:
+    """The element types of a model's kv_cache_* inputs."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    return {
+        model.subgraphs[0].tensors[i].type
+        for i in model.subgraphs[0].inputs
+        if model.subgraphs[0].tensors[i].name.startswith(b"kv_cache_")
+    }
 
 
 def test_cli_module_reports_errors_on_one_line(tmp_path):

@@ -59,6 +59,13 @@ def test_unsupported_op_names_op_and_source_line():
         ({"quant_config": "int9"}, RecipeError, "int9"),
         ({"quant_config": "int4,lm_head"}, RecipeError, "lm_head"),
         ({"quant_config": 8}, ExportError, "quant_config must be a recipe string"),
+        ({"kv_cache_dtype": "bfloat16"}, ConfigError, "kv_cache_dtype must be one of"),
+        ({"kv_cache_dtype": "fp16"}, ConfigError, r"\['float32', 'float16'\]"),
+        (
+            {"form": "portable", "kv_cache_dtype": "float16"},
+            ConfigError,
+            "kv_cache_dtype='float16' needs form='fast'",
+        ),
     ],
 )
 def test_unsupported_convert_options(kwargs, error, match, family):
@@ -98,6 +105,11 @@ def test_one_shot_config_errors(family, tmp_path):
     ckpt = family("llama").checkpoint
     with pytest.raises(ConfigError, match="max_context"):
         litegen.convert(ckpt, tmp_path / "m.tflite", max_context=0)
+    # float16 KV caches need litegen's kernels (the fast form); dtypes are checked upfront.
+    with pytest.raises(ConfigError, match="needs form='fast'"):
+        litegen.convert(ckpt, tmp_path / "m.tflite", form="portable", kv_cache_dtype="float16")
+    with pytest.raises(ConfigError, match="kv_cache_dtype must be one of"):
+        litegen.convert(ckpt, tmp_path / "m.litegen", kv_cache_dtype="int8")
     with pytest.raises(RecipeError, match="multiple of 32"):  # int4-b48
         litegen.convert(ckpt, tmp_path / "m.tflite", quant="int4-b48")
     # .litertlm needs the portable form (LiteRT-LM cannot run litegen's custom ops).

@@ -9,10 +9,10 @@ import torch
 from authoring_hf_models import FAMILIES
 from export_helpers import (
     DECODE_STEPS,
-    LOGIT_RTOL,
     MAX_CONTEXT,
     PREFILL_LEN,
     cache_feeds,
+    kv_rtol,
     prompt,
     rel_diff,
 )
@@ -29,6 +29,7 @@ def _read(path) -> schema.ModelT:
 @pytest.mark.parametrize("name", ["gemma2", "llama"])
 def test_fast_structure(name, exported):
     ex = exported(name, "fast")
+    assert ex.kv_cache_dtype == "float16"  # the fast form's default
     config = ex.family.model.config
     data = ex.path.read_bytes()
     model = _read(ex.path)
@@ -61,6 +62,8 @@ def test_fast_structure(name, exported):
         for op in kv_ops:
             cache, update, pos = op.inputs
             assert cache in sg.inputs and names[cache].startswith("kv_cache_")
+            assert sg.tensors[cache].type == schema.TensorType.FLOAT16
+            assert sg.tensors[update].type == schema.TensorType.FLOAT32
             assert names[pos] == "input_pos"
             assert list(sg.tensors[update].shape)[:2] == list(sg.tensors[cache].shape)[:2]
             (done,) = op.outputs
@@ -70,6 +73,7 @@ def test_fast_structure(name, exported):
             attn = config.block_config(layer).attn
             q, k, v, pos, params, window, *deps = op.inputs
             assert (names[k], names[v]) == (f"kv_cache_k_{layer}", f"kv_cache_v_{layer}")
+            assert sg.tensors[q].type == sg.tensors[op.outputs[0]].type == schema.TensorType.FLOAT32
             assert names[pos] == "input_pos"
             assert list(sg.tensors[q].shape)[1] == attn.num_heads
             # scale/softcap and the window travel as constant inputs
@@ -93,17 +97,24 @@ def _load_runtime(path):
     return Model(path, num_threads=1, weight_cache=False)
 
 
+@pytest.mark.parametrize("kv_dtype", ["float32", "float16"])
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
-    ex = exported(name, "fast")
+def test_fast_matches_pytorch_in_litegen_runtime(name, kv_dtype, exported):
+    """float32 caches: the kernels' float error only; float16 caches: also the rounding of
+    every cached key / value (export_helpers.LOGIT_RTOL_FP16_KV says why that tolerance)."""
+    ex = exported(name, "fast", kv_dtype)
+    rtol = kv_rtol(kv_dtype)
+    np_dtype = np.float16 if kv_dtype == "float16" else np.float32
     runtime = _load_runtime(ex.path)
+    specs = {s.name: s for s in runtime.signatures["decode"].inputs}
+    assert specs["kv_cache_k_0"].dtype == specs["kv_cache_v_0"].dtype == np.dtype(np_dtype)
     model = ex.family.model
     tokens = prompt(model.config.vocab_size)
     ref_cache = model.new_kv_cache(max_seq_len=MAX_CONTEXT)
 
     # The runtime copies inputs (Model.run does not modify them): feed the cache state the
     # PyTorch reference has before each step.
-    feeds = cache_feeds(ref_cache, transposed_v=False)
+    feeds = cache_feeds(ref_cache, transposed_v=False, dtype=np_dtype)
     with torch.no_grad():
         ref = model(tokens, torch.arange(PREFILL_LEN), ref_cache)
     out = runtime.run(
@@ -112,11 +123,11 @@ def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
         input_pos=np.arange(PREFILL_LEN, dtype=np.int32),
         **feeds,
     )
-    assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL
+    assert rel_diff(out["logits"], ref.numpy()) <= rtol
     token = int(ref[0, -1].argmax())
     for step in range(DECODE_STEPS):
         pos = PREFILL_LEN + step
-        feeds = cache_feeds(ref_cache, transposed_v=False)
+        feeds = cache_feeds(ref_cache, transposed_v=False, dtype=np_dtype)
         with torch.no_grad():
             ref = model(torch.tensor([[token]]), torch.tensor([pos]), ref_cache)
         out = runtime.run(
@@ -125,7 +136,7 @@ def test_fast_matches_pytorch_in_litegen_runtime(name, exported):
             input_pos=np.array([pos], np.int32),
             **feeds,
         )
-        assert rel_diff(out["logits"], ref.numpy()) <= LOGIT_RTOL, f"decode step {step}"
+        assert rel_diff(out["logits"], ref.numpy()) <= rtol, f"decode step {step}"
         assert int(out["logits"][0, -1].argmax()) == int(ref[0, -1].argmax())
         token = int(ref[0, -1].argmax())
 
@@ -156,7 +167,7 @@ def test_convert_fast_prefill_returns_the_last_row(name, family, tmp_path):
             else (1, -1, model.config.vocab_size)
         )
         feeds = {
-            spec.name: np.zeros(spec.shape, np.float32)
+            spec.name: np.zeros(spec.shape, spec.dtype)  # float16: the fast form's default
             for spec in runtime.signatures["prefill"].inputs
             if spec.name.startswith("kv_cache_")
         }
@@ -167,4 +178,4 @@ def test_convert_fast_prefill_returns_the_last_row(name, family, tmp_path):
             **feeds,
         )
         assert out["logits"].shape == tuple(expected.shape)
-        assert rel_diff(out["logits"], expected.numpy()) <= LOGIT_RTOL
+        assert rel_diff(out["logits"], expected.numpy()) <= kv_rtol("float16")

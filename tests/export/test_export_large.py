@@ -67,7 +67,7 @@ def test_export_over_2gib_loads_and_runs_in_litegen_runtime(tmp_path):
         (
             litegen.signature("prefill", model, _args(model, PREFILL))
             .signature("decode", model, _args(model, 1))
-            .convert(form="fast")
+            .convert(form="fast", kv_cache_dtype="float32")  # LOGIT_RTOL: exact caches
             .export(path)
         )
         assert path.stat().st_size > 2**31

@@ -12,8 +12,8 @@
 //   cold  22 layers' K/V in rotation with a 300 us pause between calls, as in a real
 //         decode step: K/V come from L3/DRAM and the pool workers are asleep
 // Times are per call: the median and (hot) the minimum, which is what an otherwise idle
-// machine gives. GB/s counts the K/V bytes the call must read (2 * Hkv * context * D * 4),
-// at the minimum (hot) and median (cold) times.
+// machine gives. GB/s counts the K/V bytes the call must read (2 * Hkv * context * D * 4,
+// or * 2 for float16 caches: column kv), at the minimum (hot) and median (cold) times.
 // Build: cmake -DLITEGEN_BUILD_BENCH=ON ... && build/.../litegen_ops_bench [iterations]
 //
 //   litegen_ops_bench amx-prefill [int8|int4-b32|int4|q/o|gate/up|down]: quantized linear
@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "ops/linear.h"
+#include "ops/half.h"
 #include "ops/sdpa.h"
 #include "ops/thread_pool.h"
 
@@ -135,6 +136,15 @@ int SdpaMain(int iterations) {
       v[l][i] = unit(rng);
     }
   }
+  // The same caches in float16 (what the fast form exports by default).
+  std::vector<std::vector<uint16_t>> kh(kLayers, std::vector<uint16_t>(cache_floats));
+  std::vector<std::vector<uint16_t>> vh(kLayers, std::vector<uint16_t>(cache_floats));
+  for (int l = 0; l < kLayers; ++l) {
+    for (size_t i = 0; i < cache_floats; ++i) {
+      kh[l][i] = litegen::ops::FloatToHalf(k[l][i]);
+      vh[l][i] = litegen::ops::FloatToHalf(v[l][i]);
+    }
+  }
   std::vector<float> q(size_t{kQHeads} * kDim), out(q.size());
   for (float& x : q) x = unit(rng);
 
@@ -144,42 +154,48 @@ int SdpaMain(int iterations) {
   }
   std::printf("decode SDPA, Hq=%d Hkv=%d D=%d, %d iterations per row\n", kQHeads,
               kKvHeads, kDim, iterations);
-  std::printf("%-8s %7s %7s %11s %11s %8s %11s %8s\n", "isa", "threads", "context",
+  std::printf("%-8s %4s %7s %7s %11s %11s %8s %11s %8s\n", "isa", "kv", "threads", "context",
               "hot min us", "hot med us", "GB/s", "cold med us", "GB/s");
   for (int context : {128, 512, 1024}) {
-    const double kv_bytes = 2.0 * kKvHeads * context * kDim * sizeof(float);
     for (Isa isa : isas) {
       for (int threads : {1, 2}) {
-        litegen::ops::ThreadPool pool(threads);
-        litegen::ops::Sdpa sdpa(isa);
-        litegen::ops::SdpaShape shape{1, kQHeads, kKvHeads, 1, kMaxLen, kDim};
-        litegen::ops::SdpaParams params;
-        params.scale = 0.125f;
-        const int32_t pos = context - 1;
-        auto call = [&](int layer) {
-          const auto start = Clock::now();
-          const litegen::Status status = sdpa.Run(shape, q.data(), k[layer].data(),
-                                                  v[layer].data(), &pos, params, out.data(), &pool);
-          const double us =
-              std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-          if (!status.ok()) {
-            std::fprintf(stderr, "%s\n", status.ToString().c_str());
-            std::exit(1);
+        for (bool half : {false, true}) {
+          const double kv_bytes =
+              2.0 * kKvHeads * context * kDim * (half ? sizeof(uint16_t) : sizeof(float));
+          litegen::ops::ThreadPool pool(threads);
+          litegen::ops::Sdpa sdpa(isa);
+          litegen::ops::SdpaShape shape{1, kQHeads, kKvHeads, 1, kMaxLen, kDim};
+          litegen::ops::SdpaParams params;
+          params.scale = 0.125f;
+          const int32_t pos = context - 1;
+          auto call = [&](int layer) {
+            const auto start = Clock::now();
+            const litegen::Status status =
+                half ? sdpa.Run(shape, q.data(), kh[layer].data(), vh[layer].data(), &pos, params,
+                                out.data(), &pool)
+                     : sdpa.Run(shape, q.data(), k[layer].data(), v[layer].data(), &pos, params,
+                                out.data(), &pool);
+            const double us =
+                std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+            if (!status.ok()) {
+              std::fprintf(stderr, "%s\n", status.ToString().c_str());
+              std::exit(1);
+            }
+            return us;
+          };
+          std::vector<double> hot, cold;
+          for (int i = 0; i < 10; ++i) call(0);
+          for (int i = 0; i < iterations; ++i) hot.push_back(call(0));
+          for (int i = 0; i < iterations; ++i) {
+            std::this_thread::sleep_for(std::chrono::microseconds(300));
+            cold.push_back(call(1 + i % (kLayers - 1)));
           }
-          return us;
-        };
-        std::vector<double> hot, cold;
-        for (int i = 0; i < 10; ++i) call(0);
-        for (int i = 0; i < iterations; ++i) hot.push_back(call(0));
-        for (int i = 0; i < iterations; ++i) {
-          std::this_thread::sleep_for(std::chrono::microseconds(300));
-          cold.push_back(call(1 + i % (kLayers - 1)));
+          const double hot_min = *std::min_element(hot.begin(), hot.end());
+          const double hot_us = MedianMicros(hot), cold_us = MedianMicros(cold);
+          std::printf("%-8s %4s %7d %7d %11.1f %11.1f %8.1f %11.1f %8.1f\n",
+                      litegen::ops::IsaName(isa), half ? "f16" : "f32", threads, context, hot_min,
+                      hot_us, kv_bytes / hot_min / 1e3, cold_us, kv_bytes / cold_us / 1e3);
         }
-        const double hot_min = *std::min_element(hot.begin(), hot.end());
-        const double hot_us = MedianMicros(hot), cold_us = MedianMicros(cold);
-        std::printf("%-8s %7d %7d %11.1f %11.1f %8.1f %11.1f %8.1f\n",
-                    litegen::ops::IsaName(isa), threads, context, hot_min, hot_us,
-                    kv_bytes / hot_min / 1e3, cold_us, kv_bytes / cold_us / 1e3);
       }
     }
   }

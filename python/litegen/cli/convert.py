@@ -1,11 +1,12 @@
 """``litegen convert HF_DIR -o OUT [--quant Q] [--form fast|portable] [--max-context N]
-[--force]``."""
+[--kv-dtype float16|float32] [--force]``."""
 
 from __future__ import annotations
 
 import argparse
 
 FORM_CHOICES = ("fast", "portable")
+KV_DTYPE_CHOICES = ("float16", "float32")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="KV-cache length in tokens (default: 1024)",
     )
+    convert.add_argument(
+        "--kv-dtype",
+        default=None,
+        choices=KV_DTYPE_CHOICES,
+        help="KV-cache dtype: float16 (default for --form fast: half the cache memory and "
+        "decode traffic) or float32 (the only choice for --form portable)",
+    )
     convert.add_argument("--force", action="store_true", help="overwrite an existing output")
     convert.add_argument("--no-progress", action="store_true", help="no progress display")
     convert.set_defaults(handler=_convert)
@@ -61,6 +69,7 @@ def _convert(args: argparse.Namespace) -> int:
         quant=args.quant,
         form=args.form,
         max_context=args.max_context,
+        kv_cache_dtype=args.kv_dtype,
         force=args.force,
         progress=not args.no_progress,
     )

@@ -24,6 +24,7 @@ from litegen.errors import ConfigError
 from litegen.export.converter import (
     ConvertedModel,
     check_form,
+    check_kv_cache_dtype,
     convert_signatures,
     resolve_quant,
 )
@@ -76,11 +77,18 @@ class SignatureBuilder:
         *,
         form: str = "fast",
         progress: Progress | None = None,
+        kv_cache_dtype: str | None = None,
     ) -> ConvertedModel:
         """Export and lower every signature. ``form``: ``"fast"`` (litegen custom ops, our
-        runtime) or ``"portable"`` (builtin ops only, stock LiteRT / LiteRT-LM)."""
+        runtime) or ``"portable"`` (builtin ops only, stock LiteRT / LiteRT-LM).
+        ``kv_cache_dtype``: ``"float16"`` (the fast form's default) or ``"float32"`` (the
+        portable form's only choice) for the ``kv_cache_*`` inputs."""
         return convert_signatures(
-            self._specs, form=form, quant_config=quant_config, progress=progress
+            self._specs,
+            form=form,
+            quant_config=quant_config,
+            progress=progress,
+            kv_cache_dtype=kv_cache_dtype,
         )
 
     @property
@@ -128,6 +136,7 @@ def convert(
     progress: bool | Progress = False,
     lazy: bool = True,
     last_logits: bool | None = None,
+    kv_cache_dtype: str | None = None,
 ) -> Path:
     """Convert a HuggingFace checkpoint directory to a ``.tflite`` file with ``prefill``
     (dynamic token count) and ``decode`` (one token) signatures and a KV cache of
@@ -141,6 +150,9 @@ def convert(
     ``last_logits``: ``prefill`` outputs the last position's logits only ([1, 1, V], all
     that generation reads; the LM head runs on one row) - the default for the fast form;
     ``False`` keeps every row ([1, T, V]), the portable form's default.
+    ``kv_cache_dtype``: ``"float16"`` (the fast form's default: half the KV-cache memory
+    and decode traffic; litegen's kernels compute in float32) or ``"float32"`` (the
+    portable form's default and only choice).
 
     Raises :class:`ExportError` (existing output without ``force``, unwritable path,
     unsupported quantization or output format, unsupported op), :class:`ConfigError`,
@@ -156,6 +168,7 @@ def convert(
         progress=progress,
         lazy=lazy,
         last_logits=last_logits,
+        kv_cache_dtype=kv_cache_dtype,
     ).path
 
 
@@ -170,11 +183,13 @@ def convert_checkpoint(
     progress: bool | Progress = False,
     lazy: bool = True,
     last_logits: bool | None = None,
+    kv_cache_dtype: str | None = None,
 ) -> ConversionResult:
     """:func:`convert`, returning the quantization report and sizes with the path."""
     if isinstance(max_context, bool) or not isinstance(max_context, int) or max_context < 1:
         raise ConfigError(f"max_context must be a positive integer, got {max_context!r}")
     check_form(form)
+    kv_dtype = check_kv_cache_dtype(kv_cache_dtype, form)
     last = form == "fast" if last_logits is None else bool(last_logits)
     resolve_quant(quant)  # a bad recipe fails before any expensive work
     out = check_output_path(out_path, force=force, litertlm=True)  # fail before any work
@@ -211,6 +226,7 @@ def convert_checkpoint(
                     lazy,
                     last_logits=last,
                     fsync=False,
+                    kv_cache_dtype=kv_dtype,
                 ),
             )
         elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
@@ -233,11 +249,21 @@ def convert_checkpoint(
                     lazy,
                     prefill_lens=lens,
                     last_logits=last,
+                    kv_cache_dtype=kv_dtype,
                 ),
             )
         else:
             result = _convert(
-                hf_dir, out, quant, form, max_context, force, reporter, lazy, last_logits=last
+                hf_dir,
+                out,
+                quant,
+                form,
+                max_context,
+                force,
+                reporter,
+                lazy,
+                last_logits=last,
+                kv_cache_dtype=kv_dtype,
             )
     except BaseException:
         reporter.close(ok=False)
@@ -280,6 +306,7 @@ def _convert(
     prefill_lens: tuple[int, ...] = (),
     last_logits: bool = False,
     fsync: bool = True,
+    kv_cache_dtype: str | None = None,
 ) -> ConversionResult:
     """No ``prefill_lens``: one ``prefill`` signature with a dynamic token count; else a
     fixed-length ``prefill_N`` per N (what LiteRT-LM reads), then ``decode``. ``fsync``:
@@ -329,7 +356,12 @@ def _convert(
         ]
     specs.append(make_signature("decode", model, decode, dynamic=False))
     converted = convert_signatures(
-        specs, form=form, quant_config=quant, progress=progress, lazy_weights=lazy_weights
+        specs,
+        form=form,
+        quant_config=quant,
+        progress=progress,
+        lazy_weights=lazy_weights,
+        kv_cache_dtype=kv_cache_dtype,
     )
     path = converted.export(out, force=force, fsync=fsync)
     return ConversionResult(path, converted.weight_bytes, converted.quant_report)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 FORMS: tuple[Form, ...] = ("fast", "portable")
 _FP32_NAMES = {"none", "fp32", "float32"}
+KV_CACHE_DTYPES = ("float32", "float16")
+_KV_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def resolve_quant(
@@ -61,6 +63,25 @@ def check_form(form: str) -> Form:
     return form  # type: ignore[return-value]
 
 
+def check_kv_cache_dtype(kv_cache_dtype: str | None, form: str) -> str:
+    """The KV-cache dtype for ``form``: ``kv_cache_dtype``, or the form's default when None
+    - float16 for the fast form (decode reads the whole cache every step: half the bytes),
+    float32 for the portable form (its builtin ops compute on float32 caches). Raises
+    :class:`ConfigError` for any other value and for float16 in the portable form."""
+    if kv_cache_dtype is None:
+        return "float16" if form == "fast" else "float32"
+    if kv_cache_dtype not in KV_CACHE_DTYPES:
+        raise ConfigError(
+            f"kv_cache_dtype must be one of {list(KV_CACHE_DTYPES)}, got {kv_cache_dtype!r}"
+        )
+    if kv_cache_dtype != "float32" and form != "fast":
+        raise ConfigError(
+            f"kv_cache_dtype={kv_cache_dtype!r} needs form='fast' (litegen's KV-cache kernels); "
+            "the portable form's builtin ops keep float32 KV caches"
+        )
+    return kv_cache_dtype
+
+
 class ConvertedModel:
     """A converted model, ready to be written with :meth:`export`."""
 
@@ -71,10 +92,12 @@ class ConvertedModel:
         signatures: Sequence[str],
         pool: ConstantPool,
         progress: Progress,
+        kv_cache_dtype: str = "float32",
     ) -> None:
         self.writer = writer
         self.form = form
         self.signatures = tuple(signatures)
+        self.kv_cache_dtype = kv_cache_dtype
         self._pool = pool
         self._progress = progress
 
@@ -123,7 +146,10 @@ class ConvertedModel:
         return self.writer.to_bytes()
 
     def __repr__(self) -> str:
-        return f"ConvertedModel(form={self.form!r}, signatures={list(self.signatures)})"
+        return (
+            f"ConvertedModel(form={self.form!r}, signatures={list(self.signatures)}, "
+            f"kv_cache_dtype={self.kv_cache_dtype!r})"
+        )
 
 
 def convert_signatures(
@@ -133,12 +159,16 @@ def convert_signatures(
     quant_config: Any = None,
     progress: Progress | None = None,
     lazy_weights: Mapping[int, LazyWeight] | None = None,
+    kv_cache_dtype: str | None = None,
 ) -> ConvertedModel:
     """Export and lower every signature into one :class:`ConvertedModel`.
 
     ``lazy_weights`` maps parameter storages (``data_ptr``) of a lazily loaded model to
-    the weights' checkpoint data (:func:`litegen.loading.lazy.lazy_pretrained`)."""
+    the weights' checkpoint data (:func:`litegen.loading.lazy.lazy_pretrained`).
+    ``kv_cache_dtype``: the dtype of the ``kv_cache_*`` inputs (see
+    :func:`check_kv_cache_dtype`; the model is traced with float32 caches either way)."""
     form_ = check_form(form)
+    kv_dtype = check_kv_cache_dtype(kv_cache_dtype, form_)
     progress = progress or NullProgress()
     recipe = resolve_quant(quant_config, on_bytes=progress.advance)
     if not specs:
@@ -155,18 +185,25 @@ def convert_signatures(
         program = export_signature(spec)
         progress.stage(f"lowering {spec.name}")
         ctx = LoweringContext(writer.add_subgraph(spec.name), pool, form_)
-        lower_program(ctx, program, _input_specs(spec, form_), _output_specs(spec, form_))
+        inputs = _input_specs(spec, form_, kv_dtype)
+        lower_program(ctx, program, inputs, _output_specs(spec, form_))
         del program  # its graph and fake tensors are not needed for the next signature
     pool.check_lazy_used()
-    return ConvertedModel(writer, form_, names, pool, progress)
+    return ConvertedModel(writer, form_, names, pool, progress, kv_dtype)
 
 
-def _input_specs(spec: SignatureSpec, form: Form) -> list[InputSpec]:
+def _input_specs(spec: SignatureSpec, form: Form, kv_dtype: str = "float32") -> list[InputSpec]:
     out = [InputSpec("tokens"), InputSpec("input_pos")]
+    # Traced with float32 caches: a float16 cache is only a storage dtype, which the fast
+    # form's kernels (its only readers and writer) convert.
+    storage = None if kv_dtype == "float32" else _KV_TORCH_DTYPES[kv_dtype]
     for i in range(spec.num_layers):
         # LiteRT-LM reads the context length from V's last dim: [1, Hkv, D, S].
         v_layout = "v_transposed" if form == "portable" else "plain"
-        out += [InputSpec(f"kv_cache_k_{i}"), InputSpec(f"kv_cache_v_{i}", v_layout)]
+        out += [
+            InputSpec(f"kv_cache_k_{i}", dtype=storage),
+            InputSpec(f"kv_cache_v_{i}", v_layout, dtype=storage),
+        ]
     return out
 
 

@@ -493,6 +493,8 @@ class Generator:
         self.max_context: int = info["max_context"]
         self.vocab_size: int = info["vocab_size"]
         self.num_layers: int = info["num_layers"]
+        # "float16" (the fast form's default) or "float32": what each session allocates.
+        self.kv_dtype: str = info["kv_dtype"]
         self._default: Session | None = None
 
     def new_session(self) -> Session:
@@ -542,6 +544,6 @@ class Generator:
     def __repr__(self) -> str:
         return (
             f"Generator('{self.path}', layers={self.num_layers}, "
-            f"context={self.max_context}, vocab={self.vocab_size}, "
+            f"context={self.max_context}, kv_dtype={self.kv_dtype}, vocab={self.vocab_size}, "
             f"num_threads={self.num_threads})"
         )

@@ -2,7 +2,8 @@
 
 fast (our runtime): the fused custom ops of docs/custom_ops.md. The cache is a signature
 input written in place by LITEGEN_KV_CACHE_UPDATE; its [1] int32 "done" output is passed
-to every LITEGEN_SDPA reading that cache, which orders execution.
+to every LITEGEN_SDPA reading that cache, which orders execution. The caches may be
+float16 (the kernels convert; the update, q and the output stay float32).
 
 portable (builtin ops only, the LiteRT-LM / MediaPipe interface): the update is a
 DYNAMIC_UPDATE_SLICE at ``input_pos[0]`` (positions must be consecutive, as in those
@@ -33,6 +34,7 @@ MASK_VALUE = -1e30
 
 _f32 = torch.float32
 _i32 = torch.int32
+_CACHE_DTYPES = (torch.float32, torch.float16)
 
 
 def _runtime(value: Value, what: str) -> RTensor:
@@ -52,6 +54,11 @@ def _kv_cache_update(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: d
             "cache); pass the KVCache tensors in the sample arguments"
         )
     if ctx.form == "fast":
+        if cache.dtype not in _CACHE_DTYPES:
+            raise ExportError(
+                f"kv_cache_update: the cache is {cache.dtype}; LITEGEN_KV_CACHE_UPDATE takes "
+                "float32 or float16 caches"
+            )
         done = ctx.new((1,), _i32, "kv_update_done")
         ctx.sg.add_custom_op(
             KV_CACHE_UPDATE,
@@ -61,6 +68,10 @@ def _kv_cache_update(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: d
         )
         return RTensor(
             cache.handle, cache.shape, cache.dtype, cache.layout, (*cache.deps, done.handle)
+        )
+    if cache.dtype != _f32:
+        raise ExportError(
+            f"kv_cache_update: the portable form needs float32 KV caches, got {cache.dtype}"
         )
     start = _start_indices(ctx, input_pos, cache.layout == "v_transposed")
     physical = cache.handle.shape
@@ -98,6 +109,11 @@ def _sdpa(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: dict) -> Val
     window = int(arg(args, kwargs, 6, "sliding_window", 0) or 0)
     out_shape = (*q.shape[:3], v.shape[-1])
     if ctx.form == "fast":
+        if k.dtype != v.dtype or k.dtype not in _CACHE_DTYPES:
+            raise ExportError(
+                f"sdpa: the k and v caches are {k.dtype} and {v.dtype}; LITEGEN_SDPA takes "
+                "two float32 or two float16 caches"
+            )
         k_h = k.handle if k.deps else ctx.plain(k).handle
         v_h = v.handle if v.deps else ctx.plain(v).handle
         params = ctx.const(np.asarray([scale, softcap], np.float32), name="sdpa_params")

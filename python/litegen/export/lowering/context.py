@@ -57,7 +57,21 @@ class LoweringContext:
 
     # -- tensors -------------------------------------------------------------------------
 
-    def input(self, name: str, shape: tuple[Dim, ...], dtype: torch.dtype, **kw: Any) -> RTensor:
+    def input(
+        self,
+        name: str,
+        shape: tuple[Dim, ...],
+        dtype: torch.dtype,
+        storage: torch.dtype | None = None,
+        **kw: Any,
+    ) -> RTensor:
+        """A signature input traced as ``dtype``; ``storage``: its dtype in the file when
+        that differs (the fast form's float16 KV caches, read only by litegen's kernels)."""
+        if storage is not None:
+            handle = self.sg.add_input(self.name(name), _np(storage), file_shape(shape))
+            value = RTensor(handle, tuple(shape), storage, **kw)
+            self.register_dims(value)
+            return value
         handle = self.sg.add_input(self.name(name), _np(dtype), file_shape(shape))
         value = RTensor(handle, tuple(shape), file_dtype(dtype), **kw)
         self.register_dims(value)

@@ -59,10 +59,12 @@ _NO_FOLD = {torch.ops.litegen.sdpa.default, torch.ops.litegen.kv_cache_update.de
 
 @dataclass(frozen=True)
 class InputSpec:
-    """A user input of the exported program: its signature name and storage layout."""
+    """A user input of the exported program: its signature name, storage layout and,
+    when it differs from the traced one, storage dtype (float16 KV caches)."""
 
     name: str
     layout: Layout = "plain"
+    dtype: torch.dtype | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,9 @@ def _user_input(ctx: LoweringContext, node: fx.Node, spec: InputSpec) -> RTensor
     shape = tuple(val.shape)
     if spec.layout == "v_transposed":
         phys = (*shape[:-2], shape[-1], shape[-2])
-        value = ctx.input(spec.name, phys, val.dtype)
+        value = ctx.input(spec.name, phys, val.dtype, storage=spec.dtype)
         return RTensor(value.handle, shape, value.dtype, layout="v_transposed")
-    return ctx.input(spec.name, shape, val.dtype)
+    return ctx.input(spec.name, shape, val.dtype, storage=spec.dtype)
 
 
 def _lower_call(ctx: LoweringContext, node: fx.Node, env: dict[fx.Node, Value]) -> Value:
