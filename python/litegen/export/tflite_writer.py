@@ -43,6 +43,7 @@ from litegen.export.writeback import EarlyWriteback
 __all__ = [
     "BUFFER_ALIGNMENT",
     "INLINE_ALIGNMENT",
+    "PAGE_ALIGNMENT",
     "TFLITE_SCHEMA_VERSION",
     "BlockwiseQuantization",
     "BufferData",
@@ -51,11 +52,17 @@ __all__ = [
     "Quantization",
     "SubgraphWriter",
     "TensorHandle",
+    "buffer_alignment",
 ]
 
 TFLITE_SCHEMA_VERSION = 3
 FILE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 64  # offset layout: cache-line/SIMD friendly and safe for mmap users
+# Offset layout, buffers of a page or more (the weights): each starts on a 4 KiB page.
+# Measured (TinyLlama-1.1B shape, 2 threads): decode was 6-16% faster than with the same
+# weights at the 64-byte offsets that the flatbuffer's size happened to give, and the
+# speed no longer changes with unrelated edits to the graph.
+PAGE_ALIGNMENT = 4096
 INLINE_ALIGNMENT = 16  # inline layout: what TFLite kernels need for in-place reads
 # A flatbuffer cannot exceed 2 GiB (32-bit offsets); keep a margin for the tables.
 _INLINE_LIMIT = 2**31 - 2**24
@@ -215,6 +222,11 @@ class _Operator:
     outputs: tuple[int, ...]
     options: Any | None
     custom_options: bytes | None
+
+
+def buffer_alignment(nbytes: int) -> int:
+    """Where a buffer of ``nbytes`` starts in the offset layout (a multiple of this)."""
+    return PAGE_ALIGNMENT if nbytes >= PAGE_ALIGNMENT else BUFFER_ALIGNMENT
 
 
 def _align(value: int, alignment: int) -> int:
@@ -835,7 +847,7 @@ class ModelWriter:
         pos = fb_size
         for i, b in enumerate(self._buffers):
             if b.nbytes:
-                pos = _align(pos, BUFFER_ALIGNMENT)
+                pos = _align(pos, buffer_alignment(b.nbytes))
                 placements[i] = (pos, b.nbytes)
                 pos += b.nbytes
         fb = self._build(placements)
