@@ -122,9 +122,10 @@ def write_checkpoint(shape: Shape, directory: Path) -> Path:
 
 def write_tokenizer(ckpt: Path, vocab_size: int) -> None:
     """A SentencePiece ``tokenizer.model`` (+ tokenizer_config.json) in ``ckpt``, which a
-    ``.litegen`` bundle needs; trained in seconds on generated text, reused when present.
-    Padded with user-defined pieces up to ``vocab_size`` (a real TinyLlama tokenizer has
-    exactly the model's 32000 pieces)."""
+    ``.litegen`` bundle (and the peers: llama.cpp's converter, LiteRT-LM) needs; a BPE model
+    (<unk>=0, <s>=1, </s>=2) trained in seconds on generated text, reused when present.
+    Padded with user-defined pieces to exactly ``vocab_size`` (as a real TinyLlama
+    tokenizer has the model's 32000), so every id the random model emits decodes."""
     path = ckpt / "tokenizer.model"
     if path.is_file():
         return
@@ -160,8 +161,17 @@ def write_tokenizer(ckpt: Path, vocab_size: int) -> None:
         piece = proto.pieces.add()
         piece.piece = f"<extra_{i}>"
         piece.type = model_pb2.ModelProto.SentencePiece.Type.USER_DEFINED
-    config = {"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>"}
+    config = {
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "tokenizer_class": "LlamaTokenizer",
+    }
     (ckpt / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    if len(proto.pieces) != vocab_size:
+        raise ValueError(f"tokenizer has {len(proto.pieces)} pieces, wanted {vocab_size}")
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(proto.SerializeToString())
     tmp.replace(path)  # written last: its presence means complete

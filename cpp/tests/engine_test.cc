@@ -70,6 +70,26 @@ std::unique_ptr<Session> NewSession(const std::shared_ptr<Engine>& engine) {
   return session.ok() ? std::move(session).value() : nullptr;
 }
 
+// Prefills 5 tokens and decodes 3 more, checking every step's logits against the
+// reference; returns the tokens, or an empty vector after a failed step.
+std::vector<int> CheckPrefillThenDecode(Session* session) {
+  if (session == nullptr) return {};
+  std::vector<int> tokens = {1, 2, 3, 30, 7};
+  auto logits = session->Prefill(tokens);
+  CHECK_OK(logits);
+  if (!logits.ok()) return {};
+  CheckLogits(logits.value(), tokens);
+  for (int next : {5, 31, 0}) {
+    auto step = session->Decode(next);
+    CHECK_OK(step);
+    if (!step.ok()) return {};
+    tokens.push_back(next);
+    CheckLogits(step.value(), tokens);
+  }
+  return tokens;
+}
+
+
 GenerationConfig Greedy(int max_new_tokens) {
   GenerationConfig config;
   config.max_new_tokens = max_new_tokens;
@@ -96,19 +116,7 @@ TEST(EngineRunsFloat16KvCaches) {
   auto f32 = ToyEngine();
   if (!f16 || !f32) return;
   CHECK(f16->interface().kv_type == kLiteRtElementTypeFloat16);
-  auto session = NewSession(f16);
-  std::vector<int> tokens = {1, 2, 3, 30, 7};
-  auto logits = session->Prefill(tokens);
-  CHECK_OK(logits);
-  if (!logits.ok()) return;
-  CheckLogits(logits.value(), tokens);
-  for (int next : {5, 31, 0}) {
-    auto step = session->Decode(next);
-    CHECK_OK(step);
-    if (!step.ok()) return;
-    tokens.push_back(next);
-    CheckLogits(step.value(), tokens);
-  }
+  if (CheckPrefillThenDecode(NewSession(f16).get()).empty()) return;
   const std::vector<int> prompt = {4, 9, 1, 22, 13, 8, 17};
   auto a = NewSession(f16)->Generate(prompt, Greedy(6));
   auto b = NewSession(f32)->Generate(prompt, Greedy(6));
@@ -138,18 +146,8 @@ TEST(SessionLogitsMatchReference) {
   auto engine = ToyEngine();
   if (!engine) return;
   auto session = NewSession(engine);
-  std::vector<int> tokens = {1, 2, 3, 30, 7};
-  auto logits = session->Prefill(tokens);
-  CHECK_OK(logits);
-  if (!logits.ok()) return;
-  CheckLogits(logits.value(), tokens);
-  for (int next : {5, 31, 0}) {
-    auto step = session->Decode(next);
-    CHECK_OK(step);
-    if (!step.ok()) return;
-    tokens.push_back(next);
-    CheckLogits(step.value(), tokens);
-  }
+  const std::vector<int> tokens = CheckPrefillThenDecode(session.get());
+  if (tokens.empty()) return;
   CHECK(session->history() == tokens);
 }
 

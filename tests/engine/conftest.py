@@ -58,17 +58,7 @@ class Converted:
         return out.sequences[0, len(prompt) :].tolist(), margins
 
     def hf_greedy(self, prompt: list[int], new_tokens: int = NEW_TOKENS) -> list[int]:
-        ids = torch.tensor([prompt])
-        with torch.no_grad():
-            out = self.hf.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=False,
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                pad_token_id=0,
-            )
-        return out[0, len(prompt) :].tolist()
+        return self.hf_greedy_margins(prompt, new_tokens)[0]
 
 
 @pytest.fixture(autouse=True)

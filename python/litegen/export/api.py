@@ -204,6 +204,23 @@ def convert_checkpoint(
         reporter = NullProgress()
     else:
         reporter = progress
+
+    def run(path: Path, force: bool = True, **extra: Any) -> ConversionResult:
+        # Bundles export to a temporary path they own (force=True) and add their sections.
+        return _convert(
+            hf_dir,
+            path,
+            quant,
+            form,
+            max_context,
+            force,
+            reporter,
+            lazy,
+            last_logits=last,
+            kv_cache_dtype=kv_dtype,
+            **extra,
+        )
+
     try:
         if out.suffix.lower() == ".litegen":  # .tflite + tokenizer + metadata (litegen.bundle)
             from litegen.bundle.export import export_bundle
@@ -215,19 +232,7 @@ def convert_checkpoint(
                 form=form,
                 max_context=max_context,
                 # The bundle fsyncs the file once, after appending its sections.
-                export=lambda tmp: _convert(
-                    hf_dir,
-                    tmp,
-                    quant,
-                    form,
-                    max_context,
-                    True,
-                    reporter,
-                    lazy,
-                    last_logits=last,
-                    fsync=False,
-                    kv_cache_dtype=kv_dtype,
-                ),
+                export=lambda tmp: run(tmp, fsync=False),
             )
         elif out.suffix.lower() == ".litertlm":  # LiteRT-LM bundle (litegen.bundle.litertlm)
             from litegen.bundle.litertlm import export_litertlm
@@ -238,33 +243,10 @@ def convert_checkpoint(
                 quant=quant,
                 form=form,
                 max_context=max_context,
-                export=lambda tmp, lens: _convert(
-                    hf_dir,
-                    tmp,
-                    quant,
-                    form,
-                    max_context,
-                    True,
-                    reporter,
-                    lazy,
-                    prefill_lens=lens,
-                    last_logits=last,
-                    kv_cache_dtype=kv_dtype,
-                ),
+                export=lambda tmp, lens: run(tmp, prefill_lens=lens),
             )
         else:
-            result = _convert(
-                hf_dir,
-                out,
-                quant,
-                form,
-                max_context,
-                force,
-                reporter,
-                lazy,
-                last_logits=last,
-                kv_cache_dtype=kv_dtype,
-            )
+            result = run(out, force)
     except BaseException:
         reporter.close(ok=False)
         raise
