@@ -5,6 +5,7 @@ with float32 KV caches, up to a near tie with float16 caches (the fast form's de
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 from authoring_hf_models import FAMILIES
@@ -55,58 +56,44 @@ def test_greedy_with_float16_kv_cache_follows_hf(name, converted):
     _check_follows_hf_until_a_near_tie(result.token_ids, conv, prompt)
 
 
-def test_litegen_run_with_float16_kv_cache(converted, tmp_path):
-    """The binary allocates float16 caches from the model's signature too."""
-    conv = converted("gemma2", "float16")  # sliding window + soft-cap, GQA
-    prompt = prompt_ids(conv.vocab_size)
-    proc = subprocess.run(
-        [
-            str(litegen_run_path()),
-            "--model",
-            str(conv.path),
-            "--prompt-ids",
-            ",".join(map(str, prompt)),
-            "--max-new-tokens",
-            str(NEW_TOKENS),
-            "--threads",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    _check_follows_hf_until_a_near_tie(
-        [int(x) for x in proc.stdout.strip().split(",")], conv, prompt
-    )
-
-
-@pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_litegen_run_prints_the_same_ids(name, converted, tmp_path):
+def _run_prompt_ids(model: Path, prompt: list[int], *options: str) -> tuple[list[int], str]:
+    """``litegen-run --prompt-ids``: the generated ids and stderr (a failure fails the test)."""
     binary = litegen_run_path()
     assert binary is not None, "litegen-run is not installed next to the Python interpreter"
-    conv = converted(name)
-    prompt = prompt_ids(conv.vocab_size)
     proc = subprocess.run(
         [
             str(binary),
             "--model",
-            str(conv.path),
+            str(model),
             "--prompt-ids",
             ",".join(map(str, prompt)),
             "--max-new-tokens",
             str(NEW_TOKENS),
-            "--threads",
-            "1",
-            "--weight-cache",
-            str(tmp_path / "cache.bin"),
+            *options,
         ],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    ids = [int(x) for x in proc.stdout.strip().split(",")]
+    return [int(x) for x in proc.stdout.strip().split(",")], proc.stderr
+
+
+def test_litegen_run_with_float16_kv_cache(converted):
+    """The binary allocates float16 caches from the model's signature too."""
+    conv = converted("gemma2", "float16")  # sliding window + soft-cap, GQA
+    prompt = prompt_ids(conv.vocab_size)
+    ids, _ = _run_prompt_ids(conv.path, prompt, "--threads", "2")
+    _check_follows_hf_until_a_near_tie(ids, conv, prompt)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_litegen_run_prints_the_same_ids(name, converted, tmp_path):
+    conv = converted(name)
+    prompt = prompt_ids(conv.vocab_size)
+    ids, stderr = _run_prompt_ids(
+        conv.path, prompt, "--threads", "1", "--weight-cache", str(tmp_path / "cache.bin")
+    )
     assert ids == conv.hf_greedy(prompt)
-    assert "decode_tokens_per_s:" in proc.stderr
-    assert "time_to_first_token_s:" in proc.stderr
+    assert "decode_tokens_per_s:" in stderr
+    assert "time_to_first_token_s:" in stderr
