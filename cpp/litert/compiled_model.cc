@@ -1,5 +1,7 @@
 #include "litert/compiled_model.h"
 
+#include "litert/huge_page_advice.h"
+
 #include <cstdlib>
 #include <optional>
 #include <cstring>
@@ -127,6 +129,9 @@ Status CompiledModel::Compile(const CompileOptions& options) {
   LITEGEN_RETURN_IF_ERROR(kernel_errors_.Take());
   LITEGEN_RETURN_IF_ERROR(CheckLiteRt(status, ErrorCode::kModelLoad, "compiling " + where));
   if (cache_guard) LITEGEN_RETURN_IF_ERROR(cache_guard->Commit());
+  // XNNPack reads its packed weights (all of them in the portable form) from the cache
+  // file's mapping, a weight stream like the model's own.
+  if (!options.weight_cache_path.empty()) AdviseHugePagesForFile(options.weight_cache_path);
 
   for (const SignatureSpec& signature : model_->signatures()) {
     std::vector<LiteRtLayout> layouts(signature.outputs.size());

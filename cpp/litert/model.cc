@@ -1,5 +1,7 @@
 #include "litert/model.h"
 
+#include "litert/huge_page_advice.h"
+
 #include <algorithm>
 
 #include "litert/model_validator.h"
@@ -86,6 +88,8 @@ Expected<std::shared_ptr<const Model>> Model::Load(std::shared_ptr<const Environ
   LITEGEN_RETURN_IF_ERROR(CheckLiteRt(LiteRtCreateModelFromFile(env->get(), path.c_str(), &raw),
                                       ErrorCode::kModelLoad,
                                       "loading model file '" + path + "'"));
+  // Before anything reads the weights: their page-cache folios are sized on first read.
+  AdviseHugePagesForFile(path);
   auto model = std::make_shared<Model>(Token{}, std::move(env), ModelHandle(raw), path);
   LITEGEN_RETURN_IF_ERROR(model->ReadSignatures());
   LITEGEN_RETURN_IF_ERROR(model->ReadCustomOps());

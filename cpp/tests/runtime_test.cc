@@ -1,13 +1,17 @@
 // Tests of the LiteRT wrapper layer on the models written by tests/fixtures/cpp_models.py.
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 
 #include "litert/compiled_model.h"
+#include "litert/huge_page_advice.h"
 #include "test_framework.h"
 
 namespace litegen {
@@ -248,6 +252,49 @@ TEST(CustomOpRegistrationProblemsAreErrors) {
               "no custom ops registered");
   CHECK_ERROR(Compile("accumulate_mixed_options.tflite", WithAccumulate()),
               ErrorCode::kUnsupported, "different custom options");
+}
+
+// The VmFlags line of the /proc/self/smaps entry that contains `address`.
+std::string VmFlagsAt(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto target = reinterpret_cast<uintptr_t>(address);
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2 && line.find(' ') < 40) {
+      inside = start <= target && target < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+TEST(HugePageAdviceCoversTheFilesMappings) {
+#if defined(__linux__)
+  char path[] = "/tmp/litegen_huge_advice_XXXXXX";
+  const int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  if (fd < 0) return;
+  constexpr size_t kBytes = size_t{6} << 20;  // holds at least one aligned 2 MiB span
+  CHECK(ftruncate(fd, kBytes) == 0);
+  CHECK_EQ(AdviseHugePagesForFile(path), size_t{0});  // not mapped yet
+  void* mapping = mmap(nullptr, kBytes, PROT_READ, MAP_SHARED, fd, 0);
+  CHECK(mapping != MAP_FAILED);
+  if (mapping != MAP_FAILED) {
+    const size_t advised = AdviseHugePagesForFile(path);
+    CHECK(advised >= (size_t{2} << 20) && advised <= kBytes);
+    // The aligned middle of the mapping now carries the flag ("hg").
+    const uintptr_t middle =
+        (reinterpret_cast<uintptr_t>(mapping) + (size_t{4} << 20) - 1) & ~((uintptr_t{2} << 20) - 1);
+    CHECK(VmFlagsAt(reinterpret_cast<const void*>(middle)).find(" hg") != std::string::npos);
+    munmap(mapping, kBytes);
+  }
+  close(fd);
+  unlink(path);
+  CHECK_EQ(AdviseHugePagesForFile(path), size_t{0});  // gone
+#endif
 }
 
 }  // namespace
