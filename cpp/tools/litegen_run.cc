@@ -247,7 +247,7 @@ std::string DefaultWeightCache(const std::string& model) {
   }
   char resolved[PATH_MAX];
   const std::string absolute = realpath(model.c_str(), resolved) != nullptr ? resolved : model;
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a 64; Python computes the same name
   for (unsigned char c : absolute) hash = (hash ^ c) * 1099511628211ull;
   std::string stem = absolute.substr(absolute.find_last_of('/') + 1);
   if (const size_t dot = stem.find_last_of('.'); dot != std::string::npos && dot > 0) {

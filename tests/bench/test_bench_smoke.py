@@ -17,6 +17,7 @@ from litegen.bench.compute_peak import MatmulShape
 from litegen.bench.report import single_markdown, sweep_markdown
 from litegen.bench.runner import measure_bandwidth
 from litegen.bench.sweep import decode_prompt
+from litegen.runtime.model import default_weight_cache_path
 from tests.bench.conftest import TINY_CONTEXT
 
 CLI_KEYS = (
@@ -163,6 +164,18 @@ def test_cli_json(tiny_model: Path, tmp_path: Path) -> None:
         [*cmd[:4], str(tmp_path / "missing.tflite")], capture_output=True, text=True
     )
     assert bad.returncode == 1 and "missing.tflite" in bad.stderr
+
+
+def test_litegen_run_and_python_pick_the_same_default_cache(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LITEGEN_CACHE_DIR", str(tmp_path / "cache"))
+    cmd = [str(find_litegen_run()), str(tiny_model), "--bench", "--prompt-tokens", "4"]
+    cmd += ["--decode-tokens", "1", "--warmup", "0", "--repeat", "1", "--threads", "1", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    expected = default_weight_cache_path(tiny_model)
+    assert json.loads(out.strip().splitlines()[-1])["weight_cache"] == str(expected)
+    assert expected.is_file()
 
 
 def test_bench_script_writes_its_outputs(tiny_model: Path, tmp_path: Path) -> None:

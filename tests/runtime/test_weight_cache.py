@@ -46,6 +46,23 @@ def test_default_cache_path_lives_in_the_litegen_cache_dir(fc_model: Path, tmp_p
     assert expected.is_file()
 
 
+def test_a_rewritten_model_reuses_its_default_cache_file(tmp_path: Path) -> None:
+    """Re-converting a model must not leave its old cache (often model-sized) behind."""
+    path = tmp_path / "model.tflite"
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, FC_IN)).astype(np.float32)
+    outputs = []
+    for version in range(2):
+        weight = rng.standard_normal((8, FC_IN)).astype(np.float32)
+        write_two_signature_fc(path, weight=weight)
+        y = Model(path).run("prefill", x=x)["y"]
+        np.testing.assert_allclose(y, x @ weight.T, rtol=1e-5, atol=1e-5)
+        outputs.append(y)
+    caches = sorted((tmp_path / "cache" / "xnnpack").glob("*.xnnpack_cache"))
+    assert caches == [default_weight_cache_path(path)]
+    assert not np.allclose(outputs[0], outputs[1])
+
+
 def test_cache_can_be_disabled(fc_model: Path) -> None:
     model = Model(fc_model, weight_cache=False)
     assert model.weight_cache_path is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +42,19 @@ def default_cache_dir() -> Path:
 
 
 def default_weight_cache_path(model_path: Path) -> Path:
-    """A cache file keyed by the model's absolute path, size and modification time.
+    """The cache file for a model: ``xnnpack/<stem>-<hash of its absolute path>``.
 
-    A rewritten model gets a new file name; XNNPack also detects a stale cache itself.
+    One file per model path, the same one ``litegen-run`` picks (FNV-1a 64 of the resolved
+    path): a rewritten model reuses it, because the runtime's fingerprint check (model
+    path, size, mtime and inode) discards a cache built for an older version first.
+    Keying the name on the version too would leave a stale cache behind (often as large
+    as the model) at every re-conversion.
     """
-    stat = model_path.stat()
-    key = f"{model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
-    digest = hashlib.sha256(key).hexdigest()[:16]
-    return default_cache_dir() / "xnnpack" / f"{model_path.stem}-{digest}.xnnpack_cache"
+    absolute = model_path.resolve()
+    digest = 0xCBF29CE484222325  # FNV-1a, 64 bits
+    for byte in os.fsencode(absolute):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return default_cache_dir() / "xnnpack" / f"{absolute.stem}-{digest:016x}.xnnpack_cache"
 
 
 def resolve_weight_cache_path(
