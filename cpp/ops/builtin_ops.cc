@@ -8,6 +8,7 @@
 
 #include "ops/kv_cache.h"
 #include "ops/linear.h"
+#include "ops/norm_rope.h"
 
 namespace litegen::ops {
 namespace {
@@ -142,6 +143,96 @@ class KvCacheUpdateOp : public CustomOp {
           KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
     }
     outputs[0].as<int32_t>()[0] = shape.len;
+    return Status::Ok();
+  }
+};
+
+// LITEGEN_RMS_NORM: (x [..., D] f32, weight [D] f32, params [1] f32 {eps}) -> y [..., D].
+class RmsNormOp : public CustomOp {
+ public:
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kRmsNormOpName, size);
+  }
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1 || inputs[0].empty()) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects 3 inputs (x [..., D], weight [D], params [1]) and 1 output, got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    }
+    outputs[0] = inputs[0];
+    return Status::Ok();
+  }
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
+    }
+    const TensorView& x = inputs[0];
+    const TensorView& weight = inputs[1];
+    const TensorView& params = inputs[2];
+    const TensorView& y = outputs[0];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(weight, kLiteRtElementTypeFloat32, 1, "input 1 (weight)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(params, kLiteRtElementTypeFloat32, 1, "input 2 (params)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
+    const int64_t dim = x.rank > 0 ? x.dims[x.rank - 1] : 0;
+    if (x.rank < 1 || dim < 1 || weight.dims[0] != dim || params.dims[0] != 1 ||
+        y.num_elements() != x.num_elements()) {
+      return Status(ErrorCode::kInput, "incompatible shapes x=" + DimsToString(x) +
+                                           " weight=" + DimsToString(weight) + " params=" +
+                                           DimsToString(params) + " y=" + DimsToString(y));
+    }
+    RmsNorm(x.as<float>(), x.num_elements() / dim, dim, weight.as<float>(),
+            params.as<float>()[0], y.as<float>());
+    return Status::Ok();
+  }
+};
+
+// LITEGEN_ROPE: (x [..., T, D] f32, cos [T, R] f32, sin [T, R] f32) -> y [..., T, D];
+// R even and <= D.
+class RopeOp : public CustomOp {
+ public:
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kRopeOpName, size);
+  }
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1 || inputs[0].size() < 2) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects 3 inputs (x [..., T, D], cos [T, R], sin [T, R]) and 1 output, "
+                    "got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    }
+    outputs[0] = inputs[0];
+    return Status::Ok();
+  }
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() != 3 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
+    }
+    const TensorView& x = inputs[0];
+    const TensorView& cos = inputs[1];
+    const TensorView& sin = inputs[2];
+    const TensorView& y = outputs[0];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(cos, kLiteRtElementTypeFloat32, 2, "input 1 (cos)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(sin, kLiteRtElementTypeFloat32, 2, "input 2 (sin)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
+    const bool ok = x.rank >= 2 && x.dims[x.rank - 1] > 0 && cos.dims[0] == x.dims[x.rank - 2] &&
+                    cos.dims[0] == sin.dims[0] && cos.dims[1] == sin.dims[1] &&
+                    cos.dims[1] % 2 == 0 && cos.dims[1] <= x.dims[x.rank - 1] &&
+                    y.num_elements() == x.num_elements();
+    if (!ok) {
+      return Status(ErrorCode::kInput, "incompatible shapes x=" + DimsToString(x) + " cos=" +
+                                           DimsToString(cos) + " sin=" + DimsToString(sin) +
+                                           " y=" + DimsToString(y));
+    }
+    const int64_t d = x.dims[x.rank - 1], t = x.dims[x.rank - 2];
+    const int64_t outer = t > 0 ? x.num_elements() / (t * d) : 0;
+    Rope(x.as<float>(), outer, t, d, cos.as<float>(), sin.as<float>(), cos.dims[1],
+         y.as<float>());
     return Status::Ok();
   }
 };
@@ -330,6 +421,10 @@ std::unique_ptr<CustomOp> MakeFcOp(int num_threads, Isa isa) {
   return std::make_unique<FcOp>(std::make_shared<SharedPool>(num_threads), isa);
 }
 
+std::unique_ptr<CustomOp> MakeRmsNormOp() { return std::make_unique<RmsNormOp>(); }
+
+std::unique_ptr<CustomOp> MakeRopeOp() { return std::make_unique<RopeOp>(); }
+
 std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
   // One pool for every kernel of a compiled model (they never run concurrently), so its
   // kernels do not bring one set of spinning workers each.
@@ -340,6 +435,8 @@ std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
                  [pool, isa] { return std::make_unique<SdpaOp>(pool, isa); }});
   ops.push_back({kFcOpName, kBuiltinOpVersion,
                  [pool, isa] { return std::make_unique<FcOp>(pool, isa); }});
+  ops.push_back({kRmsNormOpName, kBuiltinOpVersion, [] { return MakeRmsNormOp(); }});
+  ops.push_back({kRopeOpName, kBuiltinOpVersion, [] { return MakeRopeOp(); }});
   return ops;
 }
 

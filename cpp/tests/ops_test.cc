@@ -826,10 +826,12 @@ TEST(SdpaOpMatchesReferenceAndChecksTensors) {
 
 TEST(BuiltinCustomOpsRegistersEveryKernel) {
   const std::vector<CustomOpRegistration> regs = BuiltinCustomOps(2);
-  CHECK_EQ(regs.size(), size_t{3});
+  CHECK_EQ(regs.size(), size_t{5});
   CHECK_EQ(regs[0].name, std::string("LITEGEN_KV_CACHE_UPDATE"));
   CHECK_EQ(regs[1].name, std::string("LITEGEN_SDPA"));
   CHECK_EQ(regs[2].name, std::string("LITEGEN_FC"));
+  CHECK_EQ(regs[3].name, std::string("LITEGEN_RMS_NORM"));
+  CHECK_EQ(regs[4].name, std::string("LITEGEN_ROPE"));
   for (const CustomOpRegistration& reg : regs) {
     CHECK_EQ(reg.version, 1);
     CHECK(reg.create() != nullptr);
@@ -848,6 +850,101 @@ TEST(FcOpOutputShapeFollowsTheInputs) {
               "expects 4 or 5 inputs");
   const uint8_t options[] = {1};
   CHECK_ERROR(op->Init(options, 1), ErrorCode::kModelLoad, "takes no custom_options");
+}
+
+TEST(RmsNormOpMatchesDoublePrecisionAndChecksTensors) {
+  auto op = ops::MakeRmsNormOp();
+  CHECK_OK(op->Init(nullptr, 0));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  const auto f32 = kLiteRtElementTypeFloat32;
+  for (int dim : {1, 15, 16, 64, 2051}) {
+    const int rows = 3;
+    std::vector<float> x(rows * dim), w(dim), out(rows * dim), eps = {1e-5f};
+    for (float& v : x) v = normal(rng);
+    for (float& v : w) v = normal(rng);
+    std::vector<Shape> shapes(1);
+    CHECK_OK(op->ComputeOutputShapes({{1, rows, dim}, {dim}, {1}}, shapes));
+    CHECK(shapes[0] == (Shape{1, rows, dim}));
+    std::vector<TensorView> outs = {View(out, f32, {1, rows, dim})};
+    CHECK_OK(op->Run({View(x, f32, {1, rows, dim}), View(w, f32, {dim}), View(eps, f32, {1})},
+                     outs));
+    for (int r = 0; r < rows; ++r) {
+      double sum = 0.0;
+      for (int i = 0; i < dim; ++i) sum += double{x[r * dim + i]} * x[r * dim + i];
+      const double inv = 1.0 / std::sqrt(sum / dim + 1e-5);
+      for (int i = 0; i < dim; ++i) {
+        const double want = x[r * dim + i] * inv * w[i];
+        // float32 rounding of the sum, the root and two products: a few ulp of the value.
+        CHECK_NEAR(out[r * dim + i], want, 1e-5 * (1.0 + std::fabs(want)));
+      }
+    }
+  }
+  std::vector<float> x(8), w(8), out(8), eps = {1e-6f};
+  std::vector<TensorView> outs = {View(out, f32, {8})};
+  CHECK_ERROR(op->Run({View(x, f32, {8}), View(w, f32, {4}), View(eps, f32, {1})}, outs),
+              ErrorCode::kInput, "incompatible shapes");
+  CHECK_ERROR(op->Run({View(x, f32, {8}), View(w, f32, {8}), View(eps, f32, {2})}, outs),
+              ErrorCode::kInput, "input 2 (params)");
+  CHECK_ERROR(op->Run({View(x, f32, {8}), View(w, f32, {8})}, outs), ErrorCode::kModelLoad,
+              "expects 3 inputs");
+  std::vector<int32_t> ints(8);
+  CHECK_ERROR(op->Run({View(ints, kLiteRtElementTypeInt32, {8}), View(w, f32, {8}),
+                       View(eps, f32, {1})},
+                      outs),
+              ErrorCode::kInput, "input 0 (x): expected float32");
+}
+
+TEST(RopeOpMatchesTheRotationAndChecksTensors) {
+  auto op = ops::MakeRopeOp();
+  CHECK_OK(op->Init(nullptr, 0));
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const auto f32 = kLiteRtElementTypeFloat32;
+  const int heads = 3, t = 5, d = 16;
+  for (int rot : {16, 8, 2}) {  // full and partial rotary (dims rot.. pass through)
+    std::vector<float> x(heads * t * d), cos(t * rot), sin(t * rot), out(x.size());
+    for (float& v : x) v = uniform(rng);
+    for (int p = 0; p < t; ++p) {
+      for (int i = 0; i < rot; ++i) {
+        const double angle = p * std::pow(10000.0, -2.0 * (i % (rot / 2)) / rot);
+        cos[p * rot + i] = static_cast<float>(std::cos(angle));
+        sin[p * rot + i] = static_cast<float>(std::sin(angle));
+      }
+    }
+    std::vector<TensorView> outs = {View(out, f32, {1, heads, t, d})};
+    CHECK_OK(op->Run({View(x, f32, {1, heads, t, d}), View(cos, f32, {t, rot}),
+                      View(sin, f32, {t, rot})},
+                     outs));
+    const int half = rot / 2;
+    for (int h = 0; h < heads; ++h) {
+      for (int p = 0; p < t; ++p) {
+        const float* xr = &x[(h * t + p) * d];
+        const float* y = &out[(h * t + p) * d];
+        for (int i = 0; i < d; ++i) {
+          double want = xr[i];
+          if (i < rot) {
+            // (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), pairs half apart.
+            const double partner = i < half ? -double{xr[i + half]} : double{xr[i - half]};
+            want = double{xr[i]} * cos[p * rot + i] + partner * sin[p * rot + i];
+          }
+          CHECK_NEAR(y[i], want, 1e-6);
+        }
+      }
+    }
+  }
+  std::vector<float> x(2 * 8), cs(2 * 4), out(x.size());
+  std::vector<TensorView> outs = {View(out, f32, {2, 8})};
+  CHECK_OK(op->Run({View(x, f32, {2, 8}), View(cs, f32, {2, 4}), View(cs, f32, {2, 4})}, outs));
+  CHECK_ERROR(op->Run({View(x, f32, {2, 8}), View(cs, f32, {1, 8}), View(cs, f32, {1, 8})},
+                      outs),
+              ErrorCode::kInput, "incompatible shapes");  // T = 1 is not x's 2 positions
+  std::vector<float> odd(2 * 3);
+  CHECK_ERROR(op->Run({View(x, f32, {2, 8}), View(odd, f32, {2, 3}), View(odd, f32, {2, 3})},
+                      outs),
+              ErrorCode::kInput, "incompatible shapes");  // odd rotary width
+  CHECK_ERROR(op->Run({View(x, f32, {16}), View(cs, f32, {2, 4}), View(cs, f32, {2, 4})}, outs),
+              ErrorCode::kInput, "incompatible shapes");  // rank 1 has no position axis
 }
 
 }  // namespace

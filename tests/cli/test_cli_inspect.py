@@ -126,7 +126,8 @@ def test_text_report_and_errors(cli_model, tmp_path):
     text = proc.stdout
     assert "signature 'prefill'" in text and "signature 'decode'" in text
     assert "in  tokens  int32 [1, ?]" in text  # the dynamic prefill length
-    assert "custom ops: LITEGEN_KV_CACHE_UPDATE, LITEGEN_SDPA" in text
+    fused = "LITEGEN_KV_CACHE_UPDATE, LITEGEN_RMS_NORM, LITEGEN_ROPE, LITEGEN_SDPA"
+    assert f"custom ops: {fused}" in text
     assert "quantization 'none'" in text and "tokenizer: sentencepiece" in text
 
     junk = tmp_path / "junk.tflite"

@@ -20,6 +20,18 @@ from export_helpers import (
 from litegen.export.tflite_schema import schema
 
 KV_OP, SDPA_OP = b"LITEGEN_KV_CACHE_UPDATE", b"LITEGEN_SDPA"
+RMS_NORM_OP, ROPE_OP = b"LITEGEN_RMS_NORM", b"LITEGEN_ROPE"
+
+
+def _rms_norms(config) -> int:
+    """The RMSNorm layers of one forward pass: per block and the final one."""
+    count = int(config.final_norm_config.type == "rms")
+    for layer in range(config.num_layers):
+        block = config.block_config(layer)
+        norms = (block.pre_attn_norm, block.post_attn_norm, block.pre_ff_norm, block.post_ff_norm)
+        norms += (block.attn.query_norm, block.attn.key_norm)
+        count += sum(n is not None and n.type == "rms" for n in norms)
+    return count
 
 
 def _read(path) -> schema.ModelT:
@@ -35,7 +47,7 @@ def test_fast_structure(name, exported):
     model = _read(ex.path)
     assert all(c.version == 1 for c in model.operatorCodes)
     custom = {c.customCode for c in model.operatorCodes if c.customCode is not None}
-    assert custom == {KV_OP, SDPA_OP}
+    assert custom == {KV_OP, SDPA_OP, ROPE_OP} | ({RMS_NORM_OP} if _rms_norms(config) else set())
     for sig in model.signatureDefs:
         # Caches are inputs only (updated in place): the one output is the logits.
         assert [o.name for o in sig.outputs] == [b"logits"]
@@ -48,8 +60,12 @@ def test_fast_structure(name, exported):
         }
         producer: dict[int, tuple[bytes, int]] = {}
         kv_ops, sdpa_ops = [], []
+        codes = [model.operatorCodes[op.opcodeIndex].customCode for op in sg.operators]
+        # Every RMSNorm and each rotation of q and k is one fused node.
+        assert codes.count(RMS_NORM_OP) == _rms_norms(config)
+        assert codes.count(ROPE_OP) == 2 * config.num_layers
         for n, op in enumerate(sg.operators):
-            code = model.operatorCodes[op.opcodeIndex].customCode
+            code = codes[n]
             assert op.customOptions is None or len(op.customOptions) == 0
             for out in op.outputs:
                 producer[out] = (code, n)

@@ -52,7 +52,7 @@ def test_a_rewritten_model_reuses_its_default_cache_file(tmp_path: Path) -> None
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, FC_IN)).astype(np.float32)
     outputs = []
-    for version in range(2):
+    for _ in range(2):  # convert, then re-convert with new weights
         weight = rng.standard_normal((8, FC_IN)).astype(np.float32)
         write_two_signature_fc(path, weight=weight)
         y = Model(path).run("prefill", x=x)["y"]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from litegen.authoring import ops
 from litegen.authoring.config import NormConfig
 
 
@@ -19,12 +20,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(dim) if zero_centered else torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.to(torch.float32)
-        normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        scale = self.weight.to(torch.float32)
-        if self.zero_centered:
-            scale = 1.0 + scale
-        return (normed * scale).to(x.dtype)
+        # One graph node (litegen::rms_norm): the fast form runs it as one fused op.
+        return ops.rms_norm(x, self.weight, self.eps, self.zero_centered)
 
 
 class LayerNorm(nn.Module):

@@ -1,6 +1,6 @@
-"""litegen custom ops: the high-level boundary for attention and the KV-cache write.
+"""litegen custom ops: attention, the KV-cache write, RMSNorm and rotary embedding.
 
-The authoring layers call these two ops (registered with ``torch.library``) so that
+The authoring layers call these ops (registered with ``torch.library``) so that
 ``torch.export`` keeps each as ONE graph node; the exporter lowers them to our fused TFLite
 custom ops (fast path) or to builtin ops (portable path), and the C++ runtime implements the
 same contracts. The eager kernels below are the numerical reference for both.
@@ -28,6 +28,15 @@ float logit_softcap=0.0, int sliding_window=0) -> Tensor``
       are -inf. ``probs = softmax(scores)`` over keys (in float32), ``out = probs @ v``.
     - Output: [B, Hq, T, D]. Rows of k/v beyond ``max(input_pos)`` are never read, so a
       cache's unwritten tail may hold anything.
+
+``litegen::rms_norm(Tensor x, Tensor weight, float eps, bool zero_centered=False) -> Tensor``
+    ``x * rsqrt(mean(x^2, -1) + eps) * w`` over the last dim, in float32 (returned in
+    ``x``'s dtype); ``w = 1 + weight`` when ``zero_centered`` (Gemma), else ``weight`` [D].
+
+``litegen::rope(Tensor x, Tensor cos, Tensor sin) -> Tensor``
+    Rotary embedding of ``x`` [..., T, D] with ``cos``/``sin`` [T, R] (R even, <= D): the
+    first R dims are rotated in half-split pairs, ``x_rot * cos + cat(-x2, x1) * sin`` with
+    ``x1, x2`` the two halves of ``x_rot``; dims R.. pass through unchanged.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ _SDPA_SCHEMA = (
     "float logit_softcap=0.0, int sliding_window=0) -> Tensor"
 )
 _KV_UPDATE_SCHEMA = "(Tensor cache, Tensor update, Tensor input_pos) -> Tensor"
+_RMS_NORM_SCHEMA = "(Tensor x, Tensor weight, float eps, bool zero_centered=False) -> Tensor"
+_ROPE_SCHEMA = "(Tensor x, Tensor cos, Tensor sin) -> Tensor"
 
 
 def _check_positions(input_pos: torch.Tensor, length: int, what: str) -> None:
@@ -139,6 +150,70 @@ def _sdpa_fake(
     sliding_window: int = 0,
 ) -> torch.Tensor:
     return q.new_empty((q.shape[0], q.shape[1], q.shape[2], v.shape[-1]))
+
+
+@torch.library.custom_op("litegen::rms_norm", mutates_args=(), schema=_RMS_NORM_SCHEMA)
+def _rms_norm(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, zero_centered: bool = False
+) -> torch.Tensor:
+    if x.dim() < 1 or weight.shape != x.shape[-1:]:
+        raise InputError(
+            f"rms_norm: weight {tuple(weight.shape)} does not match x {tuple(x.shape)}"
+        )
+    xf = x.to(torch.float32)
+    normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    scale = weight.to(torch.float32)
+    if zero_centered:
+        scale = 1.0 + scale
+    return (normed * scale).to(x.dtype)
+
+
+@_rms_norm.register_fake
+def _rms_norm_fake(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, zero_centered: bool = False
+) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("litegen::rope", mutates_args=(), schema=_ROPE_SCHEMA)
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    rot_dim = cos.shape[-1]
+    if (
+        x.dim() < 2
+        or cos.dim() != 2
+        or sin.shape != cos.shape
+        or cos.shape[0] != x.shape[-2]
+        or rot_dim % 2
+        or rot_dim > x.shape[-1]
+    ):
+        raise InputError(
+            f"rope: incompatible shapes x={tuple(x.shape)} cos={tuple(cos.shape)} "
+            f"sin={tuple(sin.shape)} (want x [..., T, D], cos/sin [T, R], R even <= D)"
+        )
+    x_rot, x_pass = x[..., :rot_dim], x[..., rot_dim:]
+    half = rot_dim // 2
+    rotated = torch.cat((-x_rot[..., half:], x_rot[..., :half]), dim=-1)
+    out = x_rot * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    if x_pass.shape[-1] == 0:
+        return out
+    return torch.cat((out, x_pass), dim=-1)
+
+
+@_rope.register_fake
+def _rope_fake(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+def rms_norm(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, zero_centered: bool = False
+) -> torch.Tensor:
+    """RMSNorm of ``x`` over its last dim (see module doc)."""
+    return torch.ops.litegen.rms_norm(x, weight, float(eps), bool(zero_centered))
+
+
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of ``x`` [..., T, D] by ``cos``/``sin`` [T, R] (see module doc)."""
+    return torch.ops.litegen.rope(x, cos, sin)
 
 
 def kv_cache_update(

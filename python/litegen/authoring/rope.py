@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from litegen.authoring import ops
 from litegen.authoring.config import AttentionConfig
 from litegen.errors import ConfigError
 
@@ -78,12 +79,9 @@ class RotaryEmbedding(nn.Module):
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the first ``cos.shape[-1]`` dims of ``x`` [B, H, T, D] (half-split pairs)."""
-    rot_dim = cos.shape[-1]
-    x_rot, x_pass = x[..., :rot_dim], x[..., rot_dim:]
-    half = rot_dim // 2
-    rotated = torch.cat((-x_rot[..., half:], x_rot[..., :half]), dim=-1)
-    out = x_rot * cos.to(x.dtype) + rotated * sin.to(x.dtype)
-    if x_pass.shape[-1] == 0:
-        return out
-    return torch.cat((out, x_pass), dim=-1)
+    """Rotate the first ``cos.shape[-1]`` dims of ``x`` [B, H, T, D] (half-split pairs).
+
+    One graph node (``litegen::rope``, see :mod:`litegen.authoring.ops`): the fast form
+    runs it as one fused op.
+    """
+    return ops.rope(x, cos, sin)

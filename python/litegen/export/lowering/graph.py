@@ -28,6 +28,7 @@ from litegen.export.lowering import (  # noqa: F401
     creation,
     elementwise,
     linalg,
+    norm_rope,
     reductions,
     shape_ops,
 )
