@@ -25,3 +25,21 @@ def make_checkpoint(shape: Shape, directory: Path) -> Path:
     ckpt = write_checkpoint(shape, directory)
     write_tokenizer(ckpt, shape.vocab_size)
     return ckpt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.peers.checkpoint OUT_DIR [--quick]``: make it, print its path.
+    (run.py calls it in a subprocess: torch stays out of the runner, whose RSS every child
+    inherits at fork.)"""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    print(make_checkpoint(QUICK if args.quick else FULL, args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -70,3 +70,14 @@ def test_conversion_cost_of_a_row_sums_its_steps(tmp_path: Path) -> None:
     row = _row("llama.cpp Q8_0", None, Speeds(150.0, 40.0), 900, extra=steps)
     assert row.convert_seconds == 18.0 and row.convert_peak_rss_bytes == 700
     assert _row("x", None, Speeds(1.0, 1.0), None).convert_seconds is None
+
+
+def test_checkpoint_module_makes_the_checkpoint_and_prints_its_path(tmp_path: Path) -> None:
+    """run.py takes the checkpoint path from the last stdout line of this subprocess."""
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "benchmarks.peers.checkpoint", str(tmp_path), "--quick"]
+    measured = run_measured(cmd, cwd=repo)
+    ckpt = Path(measured.stdout.strip().splitlines()[-1])
+    assert ckpt == tmp_path / "quick"
+    for name in ("config.json", "model.safetensors", "tokenizer.model"):
+        assert (ckpt / name).is_file(), name
