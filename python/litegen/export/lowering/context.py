@@ -40,6 +40,9 @@ class LoweringContext:
         self.param_names: dict[int, list[str]] = {}
         # Per-subgraph caches that lowerings may share (e.g. attention masks).
         self.memo: dict[object, Any] = {}
+        # RESHAPE outputs -> their input: a reshape of a reshape reads the original (the
+        # intermediate one is dropped when nothing else reads it).
+        self._reshaped_from: dict[int, RTensor] = {}
         self.current_node: str = ""
 
     # -- names ---------------------------------------------------------------------------
@@ -226,12 +229,21 @@ class LoweringContext:
         if perm == list(range(x.rank)):
             return x
         shape = tuple(x.shape[p] for p in perm)
+        # Moving only dims of size 1 keeps the element order: that is a reshape (decode's
+        # [B, 1, H, D] <-> [B, H, 1, D]), which then folds into the reshapes around it.
+        if [p for p in perm if static_int(x.shape[p]) != 1] == [
+            i for i in range(x.rank) if static_int(x.shape[i]) != 1
+        ]:
+            return self.reshape(x, shape)
         return self.op("TRANSPOSE", [x, self.const(np.asarray(perm, np.int32))], shape, x.dtype)
 
     def reshape(self, x: RTensor, shape: Sequence[Dim]) -> RTensor:
         """RESHAPE to ``shape``: a constant shape when at most one dim is dynamic (as -1),
         else a shape tensor computed at run time."""
         shape = tuple(shape)
+        source = self._reshaped_from.get(x.handle.index)
+        if source is not None and not same_shape(source.shape, shape):
+            x = source  # (back to the source's own shape stays a RESHAPE: it may be an output)
         if same_shape(x.shape, shape):
             return x
         dynamic = [i for i, d in enumerate(shape) if static_int(d) is None]
@@ -239,7 +251,9 @@ class LoweringContext:
             spec = self.const(np.asarray(file_shape(shape), np.int32))
         else:
             spec = self.int_vector(shape)
-        return self.op("RESHAPE", [x, spec], shape, x.dtype)
+        out = self.op("RESHAPE", [x, spec], shape, x.dtype)
+        self._reshaped_from[out.handle.index] = x
+        return out
 
     # -- symbolic ints -------------------------------------------------------------------
 
