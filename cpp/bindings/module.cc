@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings/errors.h"
+#include "litert/weight_cache.h"
 #include "litert/compiled_model.h"
 #include "ops/builtin_ops.h"
 
@@ -182,4 +183,6 @@ PYBIND11_MODULE(_litegen, m) {
       .def("fully_accelerated", &litegen::NativeModel::FullyAccelerated)
       .def("run", &litegen::NativeModel::Run, py::arg("signature"), py::arg("inputs"));
   litegen::BindEngine(m);
+  m.def("prune_stale_weight_caches", &litegen::WeightCacheGuard::PruneStale, py::arg("dir"),
+        "Delete the weight caches in dir whose model is gone or changed; returns bytes freed.");
 }

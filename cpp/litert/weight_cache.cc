@@ -1,5 +1,6 @@
 #include "litert/weight_cache.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <vector>
 
 namespace litegen {
 namespace {
@@ -84,6 +86,41 @@ Expected<WeightCacheGuard> WeightCacheGuard::Prepare(const std::string& cache_pa
     }
   }
   return WeightCacheGuard(cache_path, std::move(fingerprint));
+}
+
+uint64_t WeightCacheGuard::PruneStale(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> listing(opendir(dir.c_str()), &closedir);
+  if (!listing) return 0;
+  const std::string suffix = FingerprintPath(".xnnpack_cache");
+  std::vector<std::string> fingerprints;
+  while (const dirent* entry = readdir(listing.get())) {
+    const std::string name = entry->d_name;
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      fingerprints.push_back(dir + "/" + name);
+    }
+  }
+  uint64_t freed = 0;
+  for (const std::string& fingerprint_path : fingerprints) {
+    const std::string recorded = ReadSmallFile(fingerprint_path);
+    const std::string key = "\nmodel ";
+    const size_t at = recorded.find(key);
+    if (at == std::string::npos) continue;  // not a fingerprint we wrote
+    const size_t end = recorded.find('\n', at + key.size());
+    const std::string model = recorded.substr(at + key.size(), end - at - key.size());
+    const Expected<std::string> current = Fingerprint(model);
+    if (current.ok() && current.value() == recorded) continue;  // still valid
+    const std::string cache = fingerprint_path.substr(
+        0, fingerprint_path.size() - (FingerprintPath("").size()));
+    struct stat info = {};
+    if (stat(cache.c_str(), &info) == 0) {
+      if (!S_ISREG(info.st_mode) || !LooksLikeXnnpackCache(cache)) continue;
+      if (std::remove(cache.c_str()) != 0) continue;
+      freed += static_cast<uint64_t>(info.st_size);
+    }
+    std::remove(fingerprint_path.c_str());
+  }
+  return freed;
 }
 
 Status WeightCacheGuard::Commit() const {

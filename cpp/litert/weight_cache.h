@@ -8,6 +8,7 @@
 #ifndef LITEGEN_CPP_LITERT_WEIGHT_CACHE_H_
 #define LITEGEN_CPP_LITERT_WEIGHT_CACHE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "litert/status.h"
@@ -25,6 +26,13 @@ class WeightCacheGuard {
   Status Commit() const;
 
   static std::string FingerprintPath(const std::string& cache_path);
+
+  // Deletes the caches in `dir` (with their fingerprints) whose model is gone or has
+  // changed since: keyed by the model's path, nobody can use them again, and each can be
+  // as large as its model. Caches without a fingerprint (possibly being written) and
+  // files that do not look like XNNPack caches are left alone. Returns the bytes freed.
+  // Best effort: errors only mean less is freed.
+  static uint64_t PruneStale(const std::string& dir);
 
  private:
   WeightCacheGuard(std::string cache_path, std::string fingerprint)

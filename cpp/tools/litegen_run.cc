@@ -50,6 +50,7 @@
 #include "engine/session.h"
 #include "engine/stop_strings.h"
 #include "engine/tokenizer.h"
+#include "litert/weight_cache.h"
 
 namespace {
 
@@ -245,6 +246,7 @@ std::string DefaultWeightCache(const std::string& model) {
       if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return model + ".xnnpack_cache";
     }
   }
+  litegen::WeightCacheGuard::PruneStale(dir);  // caches of deleted or re-converted models
   char resolved[PATH_MAX];
   const std::string absolute = realpath(model.c_str(), resolved) != nullptr ? resolved : model;
   uint64_t hash = 14695981039346656037ull;  // FNV-1a 64; Python computes the same name

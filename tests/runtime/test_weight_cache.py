@@ -63,6 +63,32 @@ def test_a_rewritten_model_reuses_its_default_cache_file(tmp_path: Path) -> None
     assert not np.allclose(outputs[0], outputs[1])
 
 
+def test_caches_of_deleted_or_changed_models_are_pruned(tmp_path: Path) -> None:
+    """Loading with the default cache directory drops caches nobody can use again."""
+    gone, changed, kept = (tmp_path / f"{n}.tflite" for n in ("gone", "changed", "kept"))
+    for path in (gone, changed, kept):
+        write_two_signature_fc(path)
+        Model(path)
+    caches = {p: default_weight_cache_path(p) for p in (gone, changed, kept)}
+    assert all(c.is_file() for c in caches.values())
+    directory = caches[kept].parent
+    foreign = directory / "notes.xnnpack_cache"  # stale fingerprint, but not a cache file
+    foreign.write_text("mine")
+    (directory / "notes.xnnpack_cache.fingerprint").write_text(
+        f"litegen-weight-cache-fingerprint 1\nmodel {tmp_path / 'nowhere'}\n"
+    )
+    unfinished = directory / "unfinished.xnnpack_cache"  # no fingerprint: maybe being written
+    unfinished.write_bytes(b"")
+    gone.unlink()
+    write_two_signature_fc(changed, weight=np.ones((8, FC_IN), np.float32))
+
+    Model(kept)
+    assert not caches[gone].exists()
+    assert not Path(f"{caches[gone]}.fingerprint").exists()
+    assert not caches[changed].exists()  # rebuilt when `changed` itself is loaded
+    assert caches[kept].is_file() and foreign.read_text() == "mine" and unfinished.exists()
+
+
 def test_cache_can_be_disabled(fc_model: Path) -> None:
     model = Model(fc_model, weight_cache=False)
     assert model.weight_cache_path is None

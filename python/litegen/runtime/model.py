@@ -74,6 +74,8 @@ def resolve_weight_cache_path(
         raise ModelLoadError(
             f"cannot create the weight-cache directory '{cache.parent}': {exc.strerror}"
         ) from exc
+    if weight_cache_path is None:  # our own directory: drop caches nobody can use again
+        load_extension().prune_stale_weight_caches(str(cache.parent))
     return cache
 
 
