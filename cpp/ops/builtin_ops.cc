@@ -3,6 +3,7 @@
 #include <string>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <mutex>
 
@@ -147,17 +148,22 @@ class KvCacheUpdateOp : public CustomOp {
   }
 };
 
-// LITEGEN_RMS_NORM: (x [..., D] f32, weight [D] f32, params [1] f32 {eps}) -> y [..., D].
-class RmsNormOp : public CustomOp {
+// The per-token float ops: three float32 inputs (`inputs`, e.g. "x [..., D], weight [D],
+// params [1]", with the ranks in `ranks`, -1: any) and one output shaped like input 0.
+class FloatOp3 : public CustomOp {
  public:
+  FloatOp3(const char* name, const char* inputs, std::array<int, 3> ranks,
+           std::array<const char*, 3> names)
+      : name_(name), inputs_(inputs), ranks_(ranks), names_(names) {}
+
   Status Init(const uint8_t* /*options*/, size_t size) override {
-    return CheckEmptyOptions(kRmsNormOpName, size);
+    return CheckEmptyOptions(name_, size);
   }
   Status ComputeOutputShapes(const std::vector<Shape>& inputs,
                              std::vector<Shape>& outputs) override {
     if (inputs.size() != 3 || outputs.size() != 1 || inputs[0].empty()) {
       return Status(ErrorCode::kModelLoad,
-                    "expects 3 inputs (x [..., D], weight [D], params [1]) and 1 output, got " +
+                    std::string("expects 3 inputs (") + inputs_ + ") and 1 output, got " +
                         std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
     }
     outputs[0] = inputs[0];
@@ -168,72 +174,77 @@ class RmsNormOp : public CustomOp {
     if (inputs.size() != 3 || outputs.size() != 1) {
       return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
     }
-    const TensorView& x = inputs[0];
-    const TensorView& weight = inputs[1];
-    const TensorView& params = inputs[2];
-    const TensorView& y = outputs[0];
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(weight, kLiteRtElementTypeFloat32, 1, "input 1 (weight)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(params, kLiteRtElementTypeFloat32, 1, "input 2 (params)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
-    const int64_t dim = x.rank > 0 ? x.dims[x.rank - 1] : 0;
-    if (x.rank < 1 || dim < 1 || weight.dims[0] != dim || params.dims[0] != 1 ||
-        y.num_elements() != x.num_elements()) {
-      return Status(ErrorCode::kInput, "incompatible shapes x=" + DimsToString(x) +
-                                           " weight=" + DimsToString(weight) + " params=" +
-                                           DimsToString(params) + " y=" + DimsToString(y));
+    for (int i = 0; i < 3; ++i) {
+      LITEGEN_RETURN_IF_ERROR(CheckTensor(inputs[i], kLiteRtElementTypeFloat32, ranks_[i],
+                                          "input " + std::to_string(i) + " (" + names_[i] + ")"));
     }
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(outputs[0], kLiteRtElementTypeFloat32, -1, "output 0"));
+    if (!ShapesFit(inputs[0], inputs[1], inputs[2]) ||
+        outputs[0].num_elements() != inputs[0].num_elements()) {
+      return Status(ErrorCode::kInput, std::string("incompatible shapes ") + names_[0] + "=" +
+                                           DimsToString(inputs[0]) + " " + names_[1] + "=" +
+                                           DimsToString(inputs[1]) + " " + names_[2] + "=" +
+                                           DimsToString(inputs[2]) +
+                                           " y=" + DimsToString(outputs[0]));
+    }
+    Compute(inputs[0], inputs[1], inputs[2], outputs[0]);
+    return Status::Ok();
+  }
+
+ protected:
+  virtual bool ShapesFit(const TensorView& x, const TensorView& a, const TensorView& b) const = 0;
+  virtual void Compute(const TensorView& x, const TensorView& a, const TensorView& b,
+                       const TensorView& y) = 0;
+
+ private:
+  const char* name_;
+  const char* inputs_;
+  std::array<int, 3> ranks_;
+  std::array<const char*, 3> names_;
+};
+
+// LITEGEN_RMS_NORM: (x [..., D] f32, weight [D] f32, params [1] f32 {eps}) -> y [..., D].
+class RmsNormOp : public FloatOp3 {
+ public:
+  RmsNormOp()
+      : FloatOp3(kRmsNormOpName, "x [..., D], weight [D], params [1]", {-1, 1, 1},
+                 {"x", "weight", "params"}) {}
+
+ protected:
+  bool ShapesFit(const TensorView& x, const TensorView& weight,
+                 const TensorView& params) const override {
+    return x.rank >= 1 && x.dims[x.rank - 1] >= 1 && weight.dims[0] == x.dims[x.rank - 1] &&
+           params.dims[0] == 1;
+  }
+  void Compute(const TensorView& x, const TensorView& weight, const TensorView& params,
+               const TensorView& y) override {
+    const int64_t dim = x.dims[x.rank - 1];
     RmsNorm(x.as<float>(), x.num_elements() / dim, dim, weight.as<float>(),
             params.as<float>()[0], y.as<float>());
-    return Status::Ok();
   }
 };
 
 // LITEGEN_ROPE: (x [..., T, D] f32, cos [T, R] f32, sin [T, R] f32) -> y [..., T, D];
 // R even and <= D.
-class RopeOp : public CustomOp {
+class RopeOp : public FloatOp3 {
  public:
-  Status Init(const uint8_t* /*options*/, size_t size) override {
-    return CheckEmptyOptions(kRopeOpName, size);
+  RopeOp()
+      : FloatOp3(kRopeOpName, "x [..., T, D], cos [T, R], sin [T, R]", {-1, 2, 2},
+                 {"x", "cos", "sin"}) {}
+
+ protected:
+  bool ShapesFit(const TensorView& x, const TensorView& cos,
+                 const TensorView& sin) const override {
+    return x.rank >= 2 && x.dims[x.rank - 1] > 0 && cos.dims[0] == x.dims[x.rank - 2] &&
+           cos.dims[0] == sin.dims[0] && cos.dims[1] == sin.dims[1] && cos.dims[1] % 2 == 0 &&
+           cos.dims[1] <= x.dims[x.rank - 1];
   }
-  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
-                             std::vector<Shape>& outputs) override {
-    if (inputs.size() != 3 || outputs.size() != 1 || inputs[0].size() < 2) {
-      return Status(ErrorCode::kModelLoad,
-                    "expects 3 inputs (x [..., T, D], cos [T, R], sin [T, R]) and 1 output, "
-                    "got " +
-                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
-    }
-    outputs[0] = inputs[0];
-    return Status::Ok();
-  }
-  Status Run(const std::vector<TensorView>& inputs,
-             const std::vector<TensorView>& outputs) override {
-    if (inputs.size() != 3 || outputs.size() != 1) {
-      return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
-    }
-    const TensorView& x = inputs[0];
-    const TensorView& cos = inputs[1];
-    const TensorView& sin = inputs[2];
-    const TensorView& y = outputs[0];
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(cos, kLiteRtElementTypeFloat32, 2, "input 1 (cos)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(sin, kLiteRtElementTypeFloat32, 2, "input 2 (sin)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
-    const bool ok = x.rank >= 2 && x.dims[x.rank - 1] > 0 && cos.dims[0] == x.dims[x.rank - 2] &&
-                    cos.dims[0] == sin.dims[0] && cos.dims[1] == sin.dims[1] &&
-                    cos.dims[1] % 2 == 0 && cos.dims[1] <= x.dims[x.rank - 1] &&
-                    y.num_elements() == x.num_elements();
-    if (!ok) {
-      return Status(ErrorCode::kInput, "incompatible shapes x=" + DimsToString(x) + " cos=" +
-                                           DimsToString(cos) + " sin=" + DimsToString(sin) +
-                                           " y=" + DimsToString(y));
-    }
+  void Compute(const TensorView& x, const TensorView& cos, const TensorView& sin,
+               const TensorView& y) override {
     const int64_t d = x.dims[x.rank - 1], t = x.dims[x.rank - 2];
     const int64_t outer = t > 0 ? x.num_elements() / (t * d) : 0;
     Rope(x.as<float>(), outer, t, d, cos.as<float>(), sin.as<float>(), cos.dims[1],
          y.as<float>());
-    return Status::Ok();
   }
 };
 
