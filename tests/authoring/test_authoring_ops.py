@@ -149,3 +149,22 @@ def test_kv_cache_create_shapes():
     cache = KVCache.create(_tiny_config(layers=3), batch_size=2, max_seq_len=16)
     assert len(cache.k) == len(cache.v) == 3
     assert cache.k[0].shape == (2, 2, 16, 8) and cache.max_seq_len == 16
+
+
+def test_norm_and_rope_ops_are_differentiable() -> None:
+    """Fine-tuning through the norms and the rotary embedding keeps working."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 2, 3, 8, dtype=torch.float64, generator=gen, requires_grad=True)
+    cos = torch.randn(3, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    sin = torch.randn(3, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(ops.rope, (x, cos, sin))
+
+    h = torch.randn(4, 16, generator=gen, requires_grad=True)
+    w = torch.randn(16, generator=gen, requires_grad=True)
+    grad = torch.randn(4, 16, generator=gen)
+    got = torch.autograd.grad(ops.rms_norm(h, w, 1e-6, True), (h, w), grad)
+    # The formula written out, differentiated by autograd.
+    ref = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6) * (1.0 + w)
+    want = torch.autograd.grad(ref, (h, w), grad)
+    for g, r in zip(got, want, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)

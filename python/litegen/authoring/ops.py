@@ -41,6 +41,9 @@ float logit_softcap=0.0, int sliding_window=0) -> Tensor``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 from litegen.errors import InputError
@@ -152,6 +155,28 @@ def _sdpa_fake(
     return q.new_empty((q.shape[0], q.shape[1], q.shape[2], v.shape[-1]))
 
 
+def _rms_norm_reference(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, zero_centered: bool
+) -> torch.Tensor:
+    xf = x.to(torch.float32)
+    normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    scale = weight.to(torch.float32)
+    if zero_centered:
+        scale = 1.0 + scale
+    return (normed * scale).to(x.dtype)
+
+
+def _rope_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    rot_dim = cos.shape[-1]
+    x_rot, x_pass = x[..., :rot_dim], x[..., rot_dim:]
+    half = rot_dim // 2
+    rotated = torch.cat((-x_rot[..., half:], x_rot[..., :half]), dim=-1)
+    out = x_rot * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    if x_pass.shape[-1] == 0:
+        return out
+    return torch.cat((out, x_pass), dim=-1)
+
+
 @torch.library.custom_op("litegen::rms_norm", mutates_args=(), schema=_RMS_NORM_SCHEMA)
 def _rms_norm(
     x: torch.Tensor, weight: torch.Tensor, eps: float, zero_centered: bool = False
@@ -160,12 +185,7 @@ def _rms_norm(
         raise InputError(
             f"rms_norm: weight {tuple(weight.shape)} does not match x {tuple(x.shape)}"
         )
-    xf = x.to(torch.float32)
-    normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-    scale = weight.to(torch.float32)
-    if zero_centered:
-        scale = 1.0 + scale
-    return (normed * scale).to(x.dtype)
+    return _rms_norm_reference(x, weight, eps, zero_centered)
 
 
 @_rms_norm.register_fake
@@ -190,18 +210,38 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
             f"rope: incompatible shapes x={tuple(x.shape)} cos={tuple(cos.shape)} "
             f"sin={tuple(sin.shape)} (want x [..., T, D], cos/sin [T, R], R even <= D)"
         )
-    x_rot, x_pass = x[..., :rot_dim], x[..., rot_dim:]
-    half = rot_dim // 2
-    rotated = torch.cat((-x_rot[..., half:], x_rot[..., :half]), dim=-1)
-    out = x_rot * cos.to(x.dtype) + rotated * sin.to(x.dtype)
-    if x_pass.shape[-1] == 0:
-        return out
-    return torch.cat((out, x_pass), dim=-1)
+    return _rope_reference(x, cos, sin)
 
 
 @_rope.register_fake
 def _rope_fake(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x)
+
+
+# Norms and rotary embeddings stay differentiable (fine-tuning, adapters): the backward
+# re-runs the reference formula under autograd. Attention and the cache write are
+# inference-only.
+def _save_inputs(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    ctx.save_for_backward(*(t for t in inputs if isinstance(t, torch.Tensor)))
+    ctx.constants = tuple(v for v in inputs if not isinstance(v, torch.Tensor))
+
+
+def _backward_through(reference: Callable[..., torch.Tensor]) -> Callable[..., tuple]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+        tensors = [t.detach().requires_grad_(t.is_floating_point()) for t in ctx.saved_tensors]
+        with torch.enable_grad():
+            out = reference(*tensors, *ctx.constants)
+        wanted = [t for t in tensors if t.requires_grad]
+        grads = iter(torch.autograd.grad(out, wanted, grad, allow_unused=True))
+        return (*(next(grads) if t.requires_grad else None for t in tensors),) + (None,) * len(
+            ctx.constants
+        )
+
+    return backward
+
+
+_rms_norm.register_autograd(_backward_through(_rms_norm_reference), setup_context=_save_inputs)
+_rope.register_autograd(_backward_through(_rope_reference), setup_context=_save_inputs)
 
 
 def rms_norm(
