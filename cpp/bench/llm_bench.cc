@@ -12,6 +12,7 @@
 
 #include "bench/json_writer.h"
 #include "engine/session.h"
+#include "litert/huge_page_advice.h"
 #include "litert/weight_cache.h"
 #include "ops/sdpa.h"
 
@@ -160,6 +161,7 @@ Expected<LlmBenchResult> RunLlmBench(const LlmBenchOptions& options) {
     if (i >= options.warmup) result.runs.push_back(run);
   }
   result.peak_rss_bytes = PeakRssBytes();
+  result.model_huge_page_bytes = static_cast<int64_t>(FileHugePageBytes(options.model_path));
   return result;
 }
 
@@ -189,6 +191,7 @@ std::string LlmBenchJson(const LlmBenchResult& r) {
       .Number(MedianOf(r.runs, &LlmBenchRun::time_to_first_token_seconds));
   w.Key("peak_rss_bytes").Integer(r.peak_rss_bytes);
   w.Key("rss_after_init_bytes").Integer(r.rss_after_init_bytes);
+  w.Key("model_huge_page_bytes").Integer(r.model_huge_page_bytes);
   w.Key("runs").BeginArray();
   for (const LlmBenchRun& run : r.runs) {
     w.BeginObject();
@@ -213,14 +216,14 @@ std::string LlmBenchText(const LlmBenchResult& r) {
       "model: %s (%.1f MB, %d layers, context %d)\nthreads: %d  isa: %s  repeat: %d (+%d warm-up)\n"
       "init: %.3f s (weight cache %s)\nprefill (%d tokens): %.2f tokens/s (median)\n"
       "time to first token: %.4f s\ndecode (%d tokens at depth %d): %.2f tokens/s (median)\n"
-      "peak RSS: %.1f MB\n",
+      "peak RSS: %.1f MB\nmodel in 2 MiB pages: %.1f of %.1f MB\n",
       o.model_path.c_str(), r.model_file_bytes / 1e6, r.num_layers, r.max_context,
       o.engine.num_threads, r.isa.c_str(), o.repeat, o.warmup, r.init_seconds,
       r.weight_cache_state.c_str(), o.prompt_tokens,
       MedianOf(r.runs, &LlmBenchRun::prefill_tokens_per_second),
       MedianOf(r.runs, &LlmBenchRun::time_to_first_token_seconds), o.decode_tokens,
       o.prompt_tokens, MedianOf(r.runs, &LlmBenchRun::decode_tokens_per_second),
-      r.peak_rss_bytes / 1e6);
+      r.peak_rss_bytes / 1e6, r.model_huge_page_bytes / 1e6, r.model_file_bytes / 1e6);
   return buf;
 }
 

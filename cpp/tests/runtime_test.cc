@@ -289,8 +289,10 @@ TEST(HugePageAdviceCoversTheFilesMappings) {
     const uintptr_t middle =
         (reinterpret_cast<uintptr_t>(mapping) + (size_t{4} << 20) - 1) & ~((uintptr_t{2} << 20) - 1);
     CHECK(VmFlagsAt(reinterpret_cast<const void*>(middle)).find(" hg") != std::string::npos);
+    CHECK(FileHugePageBytes(path) <= kBytes);
     munmap(mapping, kBytes);
   }
+  CHECK_EQ(FileHugePageBytes(path), uint64_t{0});  // no longer mapped
   close(fd);
   unlink(path);
   CHECK_EQ(AdviseHugePagesForFile(path), size_t{0});  // gone

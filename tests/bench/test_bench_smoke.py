@@ -43,6 +43,8 @@ def test_cold_then_warm_measurement(tiny_model: Path, tmp_path: Path) -> None:
         assert m.max_context == TINY_CONTEXT and m.num_layers == 2
         assert m.model_file_bytes == tiny_model.stat().st_size
         assert m.init_seconds > 0 and m.peak_rss_bytes >= m.rss_after_init_bytes > 0
+        assert m.model_huge_page_bytes is not None
+        assert 0 <= m.model_huge_page_bytes <= m.model_file_bytes
         for r in m.runs:
             assert r.decoded_tokens == 8
             assert r.prefill_seconds > 0 and r.decode_seconds > 0

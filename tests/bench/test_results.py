@@ -50,7 +50,10 @@ def llm_document(runs: int = 3) -> dict[str, Any]:
 
 def test_parse_llm_reads_every_field() -> None:
     doc = llm_document()
+    assert parse_llm(json.dumps(doc)).model_huge_page_bytes is None  # older litegen-run
+    doc["model_huge_page_bytes"] = 4 << 20
     m = parse_llm(json.dumps(doc))
+    assert m.model_huge_page_bytes == 4 << 20
     assert m.model == "m.tflite" and m.threads == 2 and m.isa == "avx2"
     assert m.weight_cache_state == "warm" and m.init_seconds == 0.25
     assert m.peak_rss_bytes == 10_000_000 and m.max_context == 64

@@ -136,6 +136,7 @@ def run_sweep(
                 "decode_tokens": config.decode_tokens,
                 "tokens_per_second": m.summary("decode_tokens_per_second").to_json(),
                 "peak_rss_bytes": m.peak_rss_bytes,
+                "model_huge_page_bytes": m.model_huge_page_bytes,
                 "runs": _runs_json(m),
             }
         )
