@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "bindings/errors.h"
-#include "litert/weight_cache.h"
 #include "litert/compiled_model.h"
+#include "litert/weight_cache.h"
 #include "ops/builtin_ops.h"
 
 namespace py = pybind11;

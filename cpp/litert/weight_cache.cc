@@ -34,6 +34,10 @@ bool LooksLikeXnnpackCache(const std::string& path) {
   return version >= 1 && version <= kMaxKnownCacheVersion;
 }
 
+// The fingerprint file: its name beside the cache, and the line that names the model.
+constexpr char kFingerprintSuffix[] = ".fingerprint";
+constexpr char kModelLine[] = "\nmodel ";
+
 Expected<std::string> Fingerprint(const std::string& model_path) {
   struct stat info = {};
   if (stat(model_path.c_str(), &info) != 0) {
@@ -43,7 +47,7 @@ Expected<std::string> Fingerprint(const std::string& model_path) {
   char resolved[PATH_MAX];
   const std::string absolute =
       realpath(model_path.c_str(), resolved) != nullptr ? resolved : model_path;
-  return "litegen-weight-cache-fingerprint 1\nmodel " + absolute + "\nsize " +
+  return "litegen-weight-cache-fingerprint 1" + std::string(kModelLine) + absolute + "\nsize " +
          std::to_string(info.st_size) + "\nmtime_ns " +
          std::to_string(static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
                         info.st_mtim.tv_nsec) +
@@ -60,7 +64,7 @@ std::string ReadSmallFile(const std::string& path) {
 }  // namespace
 
 std::string WeightCacheGuard::FingerprintPath(const std::string& cache_path) {
-  return cache_path + ".fingerprint";
+  return cache_path + kFingerprintSuffix;
 }
 
 Expected<WeightCacheGuard> WeightCacheGuard::Prepare(const std::string& cache_path,
@@ -103,15 +107,14 @@ uint64_t WeightCacheGuard::PruneStale(const std::string& dir) {
   uint64_t freed = 0;
   for (const std::string& fingerprint_path : fingerprints) {
     const std::string recorded = ReadSmallFile(fingerprint_path);
-    const std::string key = "\nmodel ";
-    const size_t at = recorded.find(key);
+    const size_t at = recorded.find(kModelLine);
     if (at == std::string::npos) continue;  // not a fingerprint we wrote
-    const size_t end = recorded.find('\n', at + key.size());
-    const std::string model = recorded.substr(at + key.size(), end - at - key.size());
+    const size_t from = at + std::strlen(kModelLine);
+    const std::string model = recorded.substr(from, recorded.find('\n', from) - from);
     const Expected<std::string> current = Fingerprint(model);
     if (current.ok() && current.value() == recorded) continue;  // still valid
     const std::string cache = fingerprint_path.substr(
-        0, fingerprint_path.size() - (FingerprintPath("").size()));
+        0, fingerprint_path.size() - std::strlen(kFingerprintSuffix));
     struct stat info = {};
     if (stat(cache.c_str(), &info) == 0) {
       if (!S_ISREG(info.st_mode) || !LooksLikeXnnpackCache(cache)) continue;
