@@ -249,7 +249,8 @@ class RopeOp : public FloatOp3 {
 };
 
 // LITEGEN_FC: (x [..., K] f32, weights int8 [N,K] | uint8 [N,K/2] (int4), scales f32 [N] |
-// f16 [N,K/block], wsum f32 [N], bias f32 [N] (optional)) -> y [..., N] f32.
+// f16 [N,K/block] | uint8 [N,K/block] (interleaved int4 codes), wsum f32 [N] (with codes:
+// [2, N], the channel scales then wsum), bias f32 [N] (optional)) -> y [..., N] f32.
 class FcOp : public CustomOp {
  public:
   FcOp(std::shared_ptr<SharedPool> pool, Isa isa) : pool_(std::move(pool)), linear_(isa) {}
@@ -285,32 +286,47 @@ class FcOp : public CustomOp {
     LITEGEN_RETURN_IF_ERROR(CheckTensor(
         weights, int4 ? kLiteRtElementTypeUInt8 : kLiteRtElementTypeInt8, 2, "input 1 (weights)"));
     const bool blockwise = scales.type == kLiteRtElementTypeFloat16;
+    const bool coded = scales.type == kLiteRtElementTypeUInt8;  // kInt4Interleaved
     LITEGEN_RETURN_IF_ERROR(CheckTensor(
-        scales, blockwise ? kLiteRtElementTypeFloat16 : kLiteRtElementTypeFloat32,
-        blockwise ? 2 : 1, "input 2 (scales)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(wsum, kLiteRtElementTypeFloat32, 1, "input 3 (wsum)"));
+        scales,
+        blockwise ? kLiteRtElementTypeFloat16
+                  : (coded ? kLiteRtElementTypeUInt8 : kLiteRtElementTypeFloat32),
+        blockwise || coded ? 2 : 1, "input 2 (scales)"));
+    LITEGEN_RETURN_IF_ERROR(
+        CheckTensor(wsum, kLiteRtElementTypeFloat32, coded ? 2 : 1, "input 3 (wsum)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
     const TensorView* bias = inputs.size() == 5 ? &inputs[4] : nullptr;
     if (bias != nullptr) {
       LITEGEN_RETURN_IF_ERROR(CheckTensor(*bias, kLiteRtElementTypeFloat32, 1, "input 4 (bias)"));
     }
     LinearWeights w;
-    w.format = int4 ? WeightFormat::kInt4 : WeightFormat::kInt8;
+    w.format = !int4 ? WeightFormat::kInt8
+                     : (coded ? WeightFormat::kInt4Interleaved : WeightFormat::kInt4);
     w.n = weights.dims[0];
     w.k = int4 ? int64_t{weights.dims[1]} * 2 : weights.dims[1];
     w.data = weights.data;
-    w.wsum = wsum.as<float>();
-    const int64_t blocks = blockwise ? scales.dims[1] : 1;
+    const int64_t blocks = blockwise || coded ? scales.dims[1] : 1;
     w.block = blocks > 0 ? w.k / blocks : 0;
     if (blockwise) {
       w.block_scales = scales.as<uint16_t>();
+    } else if (coded) {
+      w.block_codes = scales.as<uint8_t>();
     } else {
       w.channel_scales = scales.as<float>();
+    }
+    // With codes, wsum is [2, N]: row 0 the channel scales, row 1 the row sums.
+    const bool wsum_ok = coded ? wsum.dims[0] == 2 && wsum.dims[1] == w.n : wsum.dims[0] == w.n;
+    if (coded && wsum_ok) {
+      w.channel_scales = wsum.as<float>();
+      w.wsum = wsum.as<float>() + w.n;
+    } else {
+      w.wsum = wsum.as<float>();
     }
     const int64_t rows = x.rank == 0 ? 0 : x.num_elements() / std::max<int64_t>(1, x.dims[x.rank - 1]);
     const bool shapes_ok =
         x.rank >= 1 && x.dims[x.rank - 1] == w.k && scales.dims[0] == w.n &&
-        (!blockwise || blocks * w.block == w.k) && wsum.dims[0] == w.n &&
+        (!(blockwise || coded) || blocks * w.block == w.k) && wsum_ok &&
+        (!coded || int4) &&
         (bias == nullptr || bias->dims[0] == w.n) && y.rank == x.rank &&
         y.dims[y.rank - 1] == w.n && y.num_elements() == rows * w.n;
     if (!shapes_ok) {

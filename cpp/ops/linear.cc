@@ -173,18 +173,26 @@ Status ValidateLinearWeights(const LinearWeights& w) {
   if (w.n < 1 || w.k < 1) return fail("empty");
   if (w.k % 64 != 0) return fail("in_features must be a multiple of 64");
   if (w.data == nullptr || w.wsum == nullptr) return fail("missing data or row sums");
-  if (w.format != WeightFormat::kInt8 && w.format != WeightFormat::kInt4) {
+  if (w.format != WeightFormat::kInt8 && w.format != WeightFormat::kInt4 &&
+      w.format != WeightFormat::kInt4Interleaved) {
     return fail("unknown weight format");
   }
-  if (w.block == w.k) {
+  const bool per_channel = w.block == w.k && w.format != WeightFormat::kInt4Interleaved;
+  if (per_channel) {
     if (w.channel_scales == nullptr) return fail("missing per-channel scales");
   } else {
-    if (w.format != WeightFormat::kInt4) return fail("int8 weights are per channel only");
+    if (w.format == WeightFormat::kInt8) return fail("int8 weights are per channel only");
     if (w.block < 32 || w.block % 32 != 0 || w.k % w.block != 0) {
       return fail("block size " + std::to_string(w.block) +
                   " must be a multiple of 32 that divides in_features");
     }
-    if (w.block_scales == nullptr) return fail("missing block scales");
+    if (w.format == WeightFormat::kInt4 && w.block_scales == nullptr) {
+      return fail("missing block scales");
+    }
+    if (w.format == WeightFormat::kInt4Interleaved &&
+        (w.block_codes == nullptr || w.channel_scales == nullptr)) {
+      return fail("missing block codes or channel scales");
+    }
   }
   // 255 * 128 * k must fit int32 (per-channel sums run over the whole row).
   if (w.k > 32768) return fail("in_features above 32768 are not supported");

@@ -16,9 +16,11 @@
 // range in 32-row panels, and each panel in chunks of k: a chunk of A (L1-resident) is
 // used by every token pair of the pass, whose C tiles are stored and reloaded between
 // chunks. Blockwise int4 scales each block's int32 tile sums in float (k steps aligned to
-// blocks). Measured on Sapphire Rapids with 2 threads (litegen_ops_bench amx-prefill),
-// TinyLlama shapes, 32-512 rows: int8 2.6-3.7 TOPS, int4 blocks of 32 1.1-1.4 TOPS; the
-// loop is bound by tile loads (L2 / L3 bandwidth), not by TDPBSUD.
+// blocks); kInt4Interleaved is de-interleaved into the same row-major int8 panel, so only
+// its widening and its scales differ. Measured on Sapphire Rapids with 2 threads
+// (litegen_ops_bench amx-prefill), TinyLlama shapes, 32-512 rows: int8 2.6-3.7 TOPS, int4
+// blocks of 32 (either layout) 1.1-1.4 TOPS; the loop is bound by tile loads (L2 / L3
+// bandwidth), not by TDPBSUD.
 #include "ops/linear_kernels.h"
 
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
@@ -125,19 +127,130 @@ void PackGroup(const LinearTask& t, int64_t m0, int64_t count, uint8_t* out) {
   }
 }
 
+// Four slices of a kInt4Interleaved group (16 lanes of 4 bytes, lane j = block j) widened
+// to 32 int8 values of each block: out[p] holds those of blocks 2p (low 32 bytes) and
+// 2p + 1 (high 32 bytes). In-lane unpacks and 128-bit lane shuffles gather 4 blocks' packed
+// words per vector; a word permute then gives each packed word two 32-bit lanes, values
+// 8i..8i+3 (slice i's low nibbles) and 8i+4..8i+7 (its high nibbles, shifted down), and
+// (v & 15 ^ 8) - 8 sign-extends them. 40 ops per 512 values, none per element, all keeping
+// their sources (2-source permutes overwrite one: register copies on top).
+inline void WidenSlices(__m512i s0, __m512i s1, __m512i s2, __m512i s3, __m512i out[8]) {
+  // 128-bit lane L of t01_lo: blocks 4L and 4L + 1, slices 0 and 1 (words s0 s1 s0 s1);
+  // t01_hi: blocks 4L + 2 and 4L + 3; t23: the same for slices 2 and 3.
+  const __m512i t01_lo = _mm512_unpacklo_epi32(s0, s1);
+  const __m512i t01_hi = _mm512_unpackhi_epi32(s0, s1);
+  const __m512i t23_lo = _mm512_unpacklo_epi32(s2, s3);
+  const __m512i t23_hi = _mm512_unpackhi_epi32(s2, s3);
+  // Lanes a, b of t01 then a, b of t23: all 4 slices of blocks 4a + x and 4b + x (x = 0, 1
+  // from the lo pair, 2, 3 from the hi pair); (a, b) = (0, 1) (0x44) or (2, 3) (0xEE).
+  const __m512i v[4] = {_mm512_shuffle_i64x2(t01_lo, t23_lo, 0x44),
+                        _mm512_shuffle_i64x2(t01_hi, t23_hi, 0x44),
+                        _mm512_shuffle_i64x2(t01_lo, t23_lo, 0xEE),
+                        _mm512_shuffle_i64x2(t01_hi, t23_hi, 0xEE)};
+  // Blocks 4a + x, 4a + x + 1 (words 0-3 and 8-11 of v), then 4b + x, 4b + x + 1 (+4),
+  // each word twice: the second copy is shifted down to its high nibbles.
+  const __m512i first = _mm512_setr_epi32(0, 0, 1, 1, 8, 8, 9, 9, 2, 2, 3, 3, 10, 10, 11, 11);
+  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(4));
+  const __m512i shift = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  const __m512i eight = _mm512_set1_epi8(8);
+  constexpr int kAndXor = 0x6A;  // (a & b) ^ c
+  for (int q = 0; q < 4; ++q) {
+    for (int h = 0; h < 2; ++h) {
+      const __m512i w = _mm512_srlv_epi32(_mm512_permutexvar_epi32(h == 0 ? first : second, v[q]),
+                                          shift);
+      // v[0]: blocks 0, 1 then 4, 5; v[1]: 2, 3 then 6, 7; v[2], v[3]: 8 more.
+      out[(q & 2) * 2 + 2 * h + (q & 1)] =
+          _mm512_sub_epi8(_mm512_ternarylogic_epi32(w, mask, eight, kAndXor), eight);
+    }
+  }
+}
+
+// kInt4Interleaved: `rows` weight rows from `src` (rows of k / 2 bytes), blocks
+// [b0, b0 + nb) widened to int8 rows of `stride` bytes at out (row-major k), 4 slices (32
+// values of each block of a group) at a time. The chunk's whole groups are one contiguous
+// run of each row, read row by row in order (as the prefetchers like: a group at a time
+// across the rows widened weights streamed from L3 about 10% slower). A group the chunk
+// cuts, or a short last group (read with masked loads), computes all 16 lanes and stores
+// the chunk's blocks only.
+void WidenInterleaved(const uint8_t* src, int64_t rows, int64_t k, int64_t block, int64_t b0,
+                      int64_t nb, int8_t* out, int64_t stride) {
+  const int64_t blocks = k / block;
+  const int64_t steps = block / 32;
+  // Whole groups: g_begin .. g_end - 1.
+  const int64_t g_begin = (b0 + 15) / 16;
+  const int64_t g_end = std::max(g_begin, std::min(b0 + nb, blocks / 16 * 16) / 16);
+  for (int64_t r = 0; r < rows && g_begin < g_end; ++r) {
+    const uint8_t* at = src + r * (k / 2) + 8 * block * g_begin;
+    int8_t* const dst = out + r * stride + (16 * g_begin - b0) * block;
+    for (int64_t g = 0; g < g_end - g_begin; ++g) {
+      int8_t* const base = dst + 16 * g * block;  // its block 2p at base + 2p * block
+      for (int64_t t = 0; t < steps; ++t, at += 256) {
+        __m512i v[8];
+        WidenSlices(_mm512_loadu_si512(at), _mm512_loadu_si512(at + 64),
+                    _mm512_loadu_si512(at + 128), _mm512_loadu_si512(at + 192), v);
+        if (block == 32) {  // blocks 2p and 2p + 1 are adjacent
+          for (int p = 0; p < 8; ++p) _mm512_storeu_si512(base + 64 * p, v[p]);
+          continue;
+        }
+        for (int p = 0; p < 8; ++p) {
+          int8_t* o = base + 2 * p * block + 32 * t;
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm512_castsi512_si256(v[p]));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + block),
+                              _mm512_extracti64x4_epi64(v[p], 1));
+        }
+      }
+    }
+  }
+  // The rest (at most the first and the last group of the chunk): a group at a time.
+  for (int64_t g = b0 / 16; 16 * g < b0 + nb; ++g) {
+    if (g >= g_begin && g < g_end) continue;
+    const int64_t lanes = std::min<int64_t>(16, blocks - 16 * g);
+    const auto lane_mask = static_cast<__mmask16>((1u << lanes) - 1u);
+    const int64_t j0 = std::max(b0, 16 * g) - 16 * g;  // blocks j0 .. j1 - 1 of the group
+    const int64_t j1 = std::min(b0 + nb, 16 * g + lanes) - 16 * g;  // are in the chunk
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* group = src + r * (k / 2) + 8 * block * g;
+      int8_t* const dst = out + r * stride;
+      for (int64_t t = 0; t < steps; ++t) {
+        const uint8_t* at = group + 16 * lanes * t;  // slices of 4 * lanes bytes
+        __m512i v[8];
+        WidenSlices(_mm512_maskz_loadu_epi32(lane_mask, at),
+                    _mm512_maskz_loadu_epi32(lane_mask, at + 4 * lanes),
+                    _mm512_maskz_loadu_epi32(lane_mask, at + 8 * lanes),
+                    _mm512_maskz_loadu_epi32(lane_mask, at + 12 * lanes), v);
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t offset = (16 * g + j - b0) * block + 32 * t;
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + offset),
+                              j % 2 == 0 ? _mm512_castsi512_si256(v[j / 2])
+                                         : _mm512_extracti64x4_epi64(v[j / 2], 1));
+        }
+      }
+    }
+  }
+}
+
 // Weight rows [n0, n0 + 32), k in [k0, k0 + len), as int8 rows of `stride` bytes; rows at
-// or past n_end are zero (they belong to another range, or do not exist).
+// or past n_end are zero (they belong to another range, or do not exist). For
+// kInt4Interleaved, k0 and len are whole blocks.
 void WidenPanel(const LinearWeights& w, int64_t n0, int64_t n_end, int64_t k0, int64_t len,
                 int8_t* out, int64_t stride) {
+  const int64_t rows = std::min(kPanelRows, n_end - n0);
+  for (int64_t r = rows; r < kPanelRows; ++r) {
+    std::memset(out + r * stride, 0, static_cast<size_t>(len));
+  }
+  if (w.format == WeightFormat::kInt4Interleaved) {
+    WidenInterleaved(static_cast<const uint8_t*>(w.data) + n0 * (w.k / 2), rows, w.k, w.block,
+                     k0 / w.block, len / w.block, out, stride);
+    return;
+  }
   const __m512i low4 = _mm512_set1_epi16(0x000F);
   const __m512i high4 = _mm512_set1_epi16(0x00F0);
   const __m512i eight = _mm512_set1_epi8(8);
-  for (int64_t r = 0; r < kPanelRows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     int8_t* dst = out + r * stride;
     const int64_t n = n0 + r;
-    if (n >= n_end) {
-      std::memset(dst, 0, static_cast<size_t>(len));
-    } else if (w.format == WeightFormat::kInt8) {
+    if (w.format == WeightFormat::kInt8) {
       std::memcpy(dst, static_cast<const int8_t*>(w.data) + n * w.k + k0,
                   static_cast<size_t>(len));
     } else {
@@ -152,6 +265,37 @@ void WidenPanel(const LinearWeights& w, int64_t n0, int64_t n_end, int64_t k0, i
         v = _mm512_sub_epi8(_mm512_xor_si512(v, eight), eight);
         _mm512_storeu_si512(dst + i, v);
       }
+    }
+  }
+}
+
+// scales[row][block] (rows of the panel at n0, blocks [b0, b0 + nblocks) of each) as float:
+// kInt4's fp16 scales, or kInt4Interleaved's channel scale times block code; rows at or past
+// n_end get 0.
+void PanelScales(const LinearWeights& w, int64_t n0, int64_t n_end, int64_t b0,
+                 int64_t nblocks, float* scales) {
+  const int64_t blocks_per_row = w.k / w.block;
+  for (int64_t r = 0; r < kPanelRows; ++r) {
+    const int64_t n = n0 + r;
+    float* out = scales + r * nblocks;
+    if (n >= n_end) {
+      std::memset(out, 0, static_cast<size_t>(nblocks) * sizeof(float));
+      continue;
+    }
+    const int64_t at = n * blocks_per_row + b0;
+    for (int64_t b = 0; b < nblocks; b += 16) {
+      const auto mask =
+          static_cast<__mmask16>(nblocks - b >= 16 ? 0xFFFF : (1u << (nblocks - b)) - 1u);
+      __m512 s;
+      if (w.format == WeightFormat::kInt4Interleaved) {
+        // Exact in float (code < 256), so one rounding, as the reference's product.
+        const __m512 codes = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, w.block_codes + at + b)));
+        s = _mm512_mul_ps(_mm512_set1_ps(w.channel_scales[n]), codes);
+      } else {
+        s = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w.block_scales + at + b));
+      }
+      _mm512_mask_storeu_ps(out + b, mask, s);
     }
   }
 }
@@ -171,7 +315,8 @@ int64_t Gcd(int64_t a, int64_t b) { return b == 0 ? a : Gcd(b, a % b); }
 
 bool MakePlan(const LinearWeights& w, int64_t rows, Plan* p) {
   const int64_t k = w.k;
-  p->blockwise = w.block != k;
+  // kInt4Interleaved is blockwise (block codes) even with one block per row.
+  p->blockwise = w.block != k || w.format == WeightFormat::kInt4Interleaved;
   p->step = p->blockwise && w.block % 64 != 0 ? 32 : 64;
   const int64_t unit = p->blockwise ? w.block / Gcd(w.block, 64) * 64 : 64;
   const int64_t max_chunk = w.format == WeightFormat::kInt8 ? kChunkInt8 : kChunkInt4;
@@ -354,7 +499,6 @@ void RunAmx(const LinearTask& t) {
   }
   _tile_loadconfig(&cfg);
 
-  const int64_t blocks_per_row = k / w.block;
   // A row stride that is a multiple of 2 KB puts the 32 rows of a panel into two sets of
   // L1 lines (more lines than ways): chunks of A then miss L1 every time a token pair
   // reuses them. Copying the panel to a padded stride wins once a pass has several pairs
@@ -387,24 +531,7 @@ void RunAmx(const LinearTask& t) {
           a_stride = p.panel_stride;
         }
         if (p.blockwise) {
-          // scales[row][block] for this chunk's blocks (fp16 -> float, 16 at a time);
-          // rows past the range get 0.
-          const int64_t nblocks = len / w.block;
-          for (int64_t r = 0; r < kPanelRows; ++r) {
-            const int64_t n = n0 + r;
-            float* out = scales + r * nblocks;
-            if (n >= t.n_end) {
-              std::memset(out, 0, static_cast<size_t>(nblocks) * sizeof(float));
-              continue;
-            }
-            const uint16_t* in = w.block_scales + n * blocks_per_row + k0 / w.block;
-            for (int64_t b = 0; b < nblocks; b += 16) {
-              const __mmask16 mask =
-                  static_cast<__mmask16>(nblocks - b >= 16 ? 0xFFFF : (1u << (nblocks - b)) - 1u);
-              _mm512_mask_storeu_ps(out + b, mask,
-                                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, in + b)));
-            }
-          }
+          PanelScales(w, n0, t.n_end, k0 / w.block, len / w.block, scales);
         }
         MemoryBarrier();
         const bool first = k0 == 0;

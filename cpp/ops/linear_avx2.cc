@@ -9,9 +9,11 @@
 // Work order: the task's channels are cut into chunks whose weights stay in L2 (decode,
 // up to 4 rows: one chunk, so the weights stream once); for each chunk, each group of up to
 // 4 rows is repacked into scratch (int8: widened to int16; int4: even / odd elements
-// split to match the nibble layout) and every tile of R rows x C channels runs over all of
-// k, so each weight load serves R rows and each activation load C channels.
+// split to match the nibble layout; interleaved int4: permuted to the weights' lane order)
+// and every tile of R rows x C channels runs over all of k, so each weight load serves R
+// rows and each activation load C channels.
 #include <cstdint>
+#include <cstring>
 
 #include "ops/linear_kernels.h"
 
@@ -104,7 +106,9 @@ struct Int4Decoder {
                              3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1)),
         mask(_mm256_set1_epi8(0x0F)) {}
   void Decode(const uint8_t* p, __m256i* lo, __m256i* hi) const {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    DecodeBytes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), lo, hi);
+  }
+  void DecodeBytes(__m256i b, __m256i* lo, __m256i* hi) const {
     *lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(b, mask));
     *hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(b, 4), mask));
   }
@@ -198,6 +202,132 @@ void TileInt4Blocks(const uint8_t* w, int64_t k, int64_t block, const uint16_t* 
   }
 }
 
+// ---- int4, interleaved (kInt4Interleaved) ----------------------------------------------
+//
+// A full slice is 64 bytes, 16 lanes of 4; one 32-byte half holds lanes 0-7 or 8-15. With
+// the activations in the same order (PermuteRow), maddubs + madd leave in int32 lane j of
+// half h a sum over block 16g + 8h + j alone: after the group's slices the lanes are exact
+// block sums, and one convert + FMA against the group's codes (as floats) scales 8 blocks
+// at once, with no horizontal sum until the end of the row. A short last group
+// (L < 16 lanes) has slices of 4L bytes: its halves load only their live lanes.
+
+// One half (8 lanes) of group g for a tile: facc[r][c] += codes[c] * (the lanes' exact
+// block sums), lane by lane. w: the tile's weight rows (row_bytes apart) at the group's
+// first byte plus 32h; x: the permuted rows (x_stride apart) at the group plus 32h;
+// codes: the tile's block codes (rows `blocks` apart) at block 16g + 8h; slice_bytes = 4L.
+// kPartial: only `live` < 8 lanes, loaded under `mask`; the others get zero weights and
+// zero codes. prefetch: issue the tile's prefetches, for the group at prefetch_offset of
+// prefetch_base (in the group's first half).
+template <int R, int C, bool kPartial>
+inline void InterleavedHalf(const Int4Decoder& dec, const uint8_t* w, int64_t row_bytes,
+                            const uint8_t* x, int64_t x_stride, int64_t slice_bytes,
+                            int64_t slices, __m256i mask, const uint8_t* codes,
+                            int64_t blocks, int live, const uint8_t* prefetch_base,
+                            int64_t prefetch_offset, bool prefetch, __m256 (&facc)[R][C]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_si256();
+  }
+  // Blocks are a multiple of 32 elements, so slices come in fours. Four slices add 16
+  // products of at most 255 * 8 in magnitude per int16 lane (|sum| <= 32640): exact, so
+  // one madd into int32 serves four slices.
+  for (int64_t i = 0; i < slices; i += 4) {
+    __m256i p[R][C];
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < C; ++c) p[r][c] = _mm256_setzero_si256();
+    }
+    for (int s = 0; s < 4; ++s) {
+      const int64_t w_off = (i + s) * slice_bytes;
+      if (prefetch) PrefetchAhead<C>(prefetch_base, row_bytes, prefetch_offset + w_off);
+      __m256i lo[C], hi[C];
+      for (int c = 0; c < C; ++c) {
+        const uint8_t* wp = w + c * row_bytes + w_off;
+        if (kPartial) {  // masked lanes are neither read nor faulted on
+          dec.DecodeBytes(_mm256_maskload_epi32(reinterpret_cast<const int*>(wp), mask),
+                          &lo[c], &hi[c]);
+        } else {
+          dec.Decode(wp, &lo[c], &hi[c]);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        // Low-nibble activations, then 4L bytes further the high-nibble ones.
+        const uint8_t* xs = x + r * x_stride + 2 * w_off;
+        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs));
+        const __m256i xh =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + slice_bytes));
+        for (int c = 0; c < C; ++c) {
+          p[r][c] = _mm256_add_epi16(
+              p[r][c], _mm256_add_epi16(_mm256_maddubs_epi16(xl, lo[c]),
+                                        _mm256_maddubs_epi16(xh, hi[c])));
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(p[r][c], ones));
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    __m128i bytes;
+    if (kPartial) {  // the codes past the row's last block are not ours to read
+      uint64_t v = 0;
+      std::memcpy(&v, codes + c * blocks, static_cast<size_t>(live));
+      bytes = _mm_cvtsi64_si128(static_cast<long long>(v));
+    } else {
+      bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + c * blocks));
+    }
+    const __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+    for (int r = 0; r < R; ++r) {
+      facc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][c]), scale, facc[r][c]);
+    }
+  }
+}
+
+// out[r][c] = sum_b codes[c][b] * acc_b (the channel scale is applied by the caller).
+// w: weight rows k / 2 bytes apart; codes: rows k / block apart; xp: rows permuted by
+// PermuteRow, x_stride apart. A group is read half by half (lanes 0-7 of every slice, then
+// 8-15): both halves at once would need twice the accumulators, and measured slower.
+template <int R, int C>
+void TileInterleaved(const uint8_t* w, int64_t k, int64_t block, const uint8_t* codes,
+                     const uint8_t* xp, int64_t x_stride, float* out) {
+  const Int4Decoder dec;
+  const int64_t blocks = k / block;
+  const int64_t slices = block / 8;
+  const int64_t row_bytes = k / 2;
+  __m256 facc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) facc[r][c] = _mm256_setzero_ps();
+  }
+  int64_t g = 0;
+  for (; 16 * (g + 1) <= blocks; ++g) {  // full groups: 64-byte slices
+    const int64_t w_group = 8 * block * g;  // weight bytes before the group (x: twice that)
+    for (int h = 0; h < 2; ++h) {
+      InterleavedHalf<R, C, false>(dec, w + w_group + 32 * h, row_bytes,
+                                   xp + 2 * w_group + 32 * h, x_stride, 64, slices,
+                                   _mm256_setzero_si256(), codes + 16 * g + 8 * h, blocks, 8,
+                                   w, w_group, h == 0, facc);
+    }
+  }
+  if (16 * g < blocks) {  // the short last group: L < 16 lanes, slices of 4L bytes
+    const int64_t lanes = blocks - 16 * g;
+    const int64_t w_group = 8 * block * g;
+    for (int h = 0; 8 * h < lanes; ++h) {
+      const int live = static_cast<int>(lanes - 8 * h < 8 ? lanes - 8 * h : 8);
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(live),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      InterleavedHalf<R, C, true>(dec, w + w_group + 32 * h, row_bytes,
+                                  xp + 2 * w_group + 32 * h, x_stride, 4 * lanes, slices, mask,
+                                  codes + 16 * g + 8 * h, blocks, live, w, w_group, h == 0,
+                                  facc);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) out[r * C + c] = HsumPs(facc[r][c]);
+  }
+}
+
 // ---- activation repacking ---------------------------------------------------------------
 
 void WidenRow(const uint8_t* x, int64_t k, int16_t* out) {
@@ -225,12 +355,53 @@ void SplitRow(const uint8_t* x, int64_t k, uint8_t* out) {
   }
 }
 
+// Interleaved int4: the row in the weights' order (see linear_kernels.h). Group g
+// (at byte 16 * B * g, as many bytes as elements) has per slice i, at 8L * i, 4L bytes for
+// the low nibbles (lane j: elements 8i .. 8i + 3 of block 16g + j), then 4L for the high
+// ones (8i + 4 .. 8i + 7). In 32-bit words that is a strided gather: word 2i (low) and
+// 2i + 1 (high) of each block. Done once per row, so tiles read it with plain loads.
+// Writes k + kPermutePad bytes: the pad (zero) is read, times zero weights, by the short
+// last group's 32-byte loads.
+constexpr int64_t kPermutePad = 64;
+void PermuteRow(const uint8_t* x, int64_t k, int64_t block, uint8_t* out) {
+  const int64_t blocks = k / block;
+  const int64_t slices = block / 8;
+  const int words = static_cast<int>(block / 4);  // 32-bit words per block
+  const __m256i lanes0 =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(words));
+  const __m256i lanes8 = _mm256_add_epi32(lanes0, _mm256_set1_epi32(8 * words));
+  int64_t g = 0;
+  for (; 16 * (g + 1) <= blocks; ++g) {
+    const int* src = reinterpret_cast<const int*>(x + 16 * block * g);
+    __m256i* dst = reinterpret_cast<__m256i*>(out + 16 * block * g);
+    for (int64_t i = 0; i < slices; ++i, dst += 4) {
+      _mm256_store_si256(dst, _mm256_i32gather_epi32(src + 2 * i, lanes0, 4));
+      _mm256_store_si256(dst + 1, _mm256_i32gather_epi32(src + 2 * i, lanes8, 4));
+      _mm256_store_si256(dst + 2, _mm256_i32gather_epi32(src + 2 * i + 1, lanes0, 4));
+      _mm256_store_si256(dst + 3, _mm256_i32gather_epi32(src + 2 * i + 1, lanes8, 4));
+    }
+  }
+  if (16 * g < blocks) {  // the short last group, word by word
+    const int64_t lanes = blocks - 16 * g;
+    uint8_t* dst = out + 16 * block * g;
+    for (int64_t i = 0; i < slices; ++i) {
+      for (int64_t j = 0; j < lanes; ++j) {
+        const uint8_t* src = x + (16 * g + j) * block + 8 * i;
+        std::memcpy(dst + 8 * lanes * i + 4 * j, src, 4);
+        std::memcpy(dst + 8 * lanes * i + 4 * lanes + 4 * j, src + 4, 4);
+      }
+    }
+  }
+  std::memset(out + k, 0, kPermutePad);
+}
+
 // ---- driver -----------------------------------------------------------------------------
 
 struct Group {
   const LinearTask* t;
   int64_t m0;           // first row
-  const void* x;        // repacked rows (k elements apart)
+  const void* x;        // repacked rows
+  int64_t x_stride;     // elements between them (k; interleaved int4: k + kPermutePad)
 };
 
 void Store(const LinearTask& t, int64_t m, int64_t n, float dot) {
@@ -243,6 +414,18 @@ template <int R, int C>
 void RunTile(const Group& g, int64_t n) {
   const LinearTask& t = *g.t;
   const LinearWeights& w = *t.w;
+  if (w.format == WeightFormat::kInt4Interleaved) {
+    float out[R * C];
+    TileInterleaved<R, C>(static_cast<const uint8_t*>(w.data) + n * (w.k / 2), w.k, w.block,
+                          w.block_codes + n * (w.k / w.block),
+                          static_cast<const uint8_t*>(g.x), g.x_stride, out);
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < C; ++c) {
+        Store(t, g.m0 + r, n + c, w.channel_scales[n + c] * out[r * C + c]);
+      }
+    }
+    return;
+  }
   if (w.block != w.k) {
     float out[R * C];
     const auto* data = static_cast<const uint8_t*>(w.data) + n * (w.k / 2);
@@ -274,6 +457,9 @@ template <int R>
 constexpr int ChannelsInt8() { return R == 1 ? 4 : R == 2 ? 4 : R == 3 ? 3 : 2; }
 template <int R>
 constexpr int ChannelsInt4() { return R <= 2 ? 2 : 1; }
+// Interleaved tiles hold per row and channel an int32, an int16 and a float accumulator.
+template <int R>
+constexpr int ChannelsInterleaved() { return R <= 2 ? 2 : 1; }
 
 template <int R>
 void RunRows(const Group& g, int64_t n0, int64_t n1) {
@@ -281,6 +467,9 @@ void RunRows(const Group& g, int64_t n0, int64_t n1) {
   int64_t n = n0;
   if (w.format == WeightFormat::kInt8) {
     constexpr int C = ChannelsInt8<R>();
+    for (; n + C <= n1; n += C) RunTile<R, C>(g, n);
+  } else if (w.format == WeightFormat::kInt4Interleaved) {
+    constexpr int C = ChannelsInterleaved<R>();
     for (; n + C <= n1; n += C) RunTile<R, C>(g, n);
   } else {
     constexpr int C = ChannelsInt4<R>();
@@ -293,14 +482,16 @@ void Run(const LinearTask& t) {
   const LinearWeights& w = *t.w;
   const int64_t k = w.k;
   const bool int8 = w.format == WeightFormat::kInt8;
+  const bool interleaved = w.format == WeightFormat::kInt4Interleaved;
   const int64_t row_bytes = int8 ? k : k / 2;
   int64_t chunk = t.n_end - t.n_begin;
   if (t.rows > kMaxRows) {
     chunk = kChunkBytes / row_bytes;
     chunk = chunk < 8 ? 8 : chunk > 64 ? 64 : chunk;
   }
-  // Repacked rows: int16 (int8 weights) or bytes, k elements per row; at most
-  // 4 * 32768 * 2 bytes, within kLinearScratchBytes.
+  // Repacked rows: int16 (int8 weights) or bytes, k elements per row (interleaved: plus a
+  // pad); at most 4 * 32768 * 2 bytes, within kLinearScratchBytes.
+  const int64_t x_stride = interleaved ? k + kPermutePad : k;
   void* x = t.scratch;
   for (int64_t n0 = t.n_begin; n0 < t.n_end; n0 += chunk) {
     const int64_t n1 = n0 + chunk < t.n_end ? n0 + chunk : t.n_end;
@@ -311,11 +502,13 @@ void Run(const LinearTask& t) {
         const uint8_t* src = t.xq + (m0 + r) * t.xq_stride;
         if (int8) {
           WidenRow(src, k, static_cast<int16_t*>(x) + r * k);
+        } else if (interleaved) {
+          PermuteRow(src, k, w.block, static_cast<uint8_t*>(x) + r * x_stride);
         } else {
           SplitRow(src, k, static_cast<uint8_t*>(x) + r * k);
         }
       }
-      const Group g{&t, m0, x};
+      const Group g{&t, m0, x, x_stride};
       switch (rows) {
         case 1: RunRows<1>(g, n0, n1); break;
         case 2: RunRows<2>(g, n0, n1); break;

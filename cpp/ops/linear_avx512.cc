@@ -443,6 +443,169 @@ void SplitRows(const LinearTask& t, int64_t m_begin, int64_t m_end, int64_t chun
   }
 }
 
+// ---- int4, interleaved blocks ----------------------------------------------------------------
+//
+// kInt4Interleaved (layout: linear_kernels.h): slice i of a group is one 64-byte load whose
+// lane j holds 8 values of block j, so the products of a whole group land in per-block int32
+// lanes and one multiply-add per group applies the 16 block codes. The activations are
+// gathered once per call into the same order: per slice, [64 bytes for the low nibbles]
+// [64 bytes for the high nibbles], lanes past a short group's last block zero.
+
+struct InterleavedContext {
+  const LinearTask* t;
+  const uint8_t* x;  // gathered activations of the current rows (row r at x + r * xs)
+  int64_t xs;        // bytes per gathered row: groups * slices * 128
+  int64_t row0;      // task row of x's first row
+  int64_t blocks;    // per weight row
+  int64_t slices;    // per group: block / 8
+  int64_t groups;    // full groups (16 blocks) per row
+  int64_t tail;      // blocks in the last, short group (0: none)
+};
+
+void GatherInterleaved(const InterleavedContext& g, int64_t m_begin, int64_t m_end,
+                       uint8_t* out) {
+  const LinearTask& t = *g.t;
+  const int64_t block = t.w->block;
+  // 32-bit word of lane j, slice 0, low nibbles: j * block / 4.
+  const __m512i lanes = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+      _mm512_set1_epi32(static_cast<int>(block / 4)));
+  const int64_t all_groups = g.groups + (g.tail != 0 ? 1 : 0);
+  for (int64_t m = m_begin; m < m_end; ++m) {
+    const uint8_t* x = t.xq + m * t.xq_stride;
+    uint8_t* o = out + (m - m_begin) * g.xs;
+    for (int64_t gi = 0; gi < all_groups; ++gi) {
+      const int64_t lanes_used = gi < g.groups ? 16 : g.tail;
+      const __mmask16 mask = static_cast<__mmask16>((1u << lanes_used) - 1u);
+      const uint8_t* base = x + gi * 16 * block;
+      for (int64_t i = 0; i < g.slices; ++i) {
+        const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(2 * i)));
+        const __m512i lo =
+            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, idx, base, 4);
+        const __m512i hi = _mm512_mask_i32gather_epi32(
+            _mm512_setzero_si512(), mask, _mm512_add_epi32(idx, _mm512_set1_epi32(1)), base, 4);
+        uint8_t* dst = o + (gi * g.slices + i) * 128;
+        _mm512_store_si512(dst, lo);
+        _mm512_store_si512(dst + 64, hi);
+      }
+    }
+  }
+}
+
+// Rows m0..m0+R-1 x channels n0..n0+C-1 (R <= 2: 2 x 4 tiles keep 8 int32 and 8 float
+// accumulators, 8 unpacked weight vectors and the activations in the 32 registers).
+template <int R, int C>
+__attribute__((noinline)) void TileInterleaved(const InterleavedContext& g, int64_t m0,
+                                               int64_t n0) {
+  const LinearTask& t = *g.t;
+  const LinearWeights& w = *t.w;
+  const int64_t row_bytes = w.k / 2;
+  const int64_t group_bytes = 8 * w.block;
+  const uint8_t* wp = static_cast<const uint8_t*>(w.data) + n0 * row_bytes;
+  const uint8_t* codes = w.block_codes + n0 * g.blocks;
+  const uint8_t* x = g.x + (m0 - g.row0) * g.xs;
+  const int64_t xs = g.xs;
+  // Codes a prefetch distance ahead: block / 2 weight bytes per code byte.
+  const int64_t code_ahead = kPrefetchInt4 * 2 / w.block;
+  __m512 facc[R][C];
+  UNROLL
+  for (int r = 0; r < R; ++r) {
+    UNROLL
+    for (int c = 0; c < C; ++c) facc[r][c] = _mm512_setzero_ps();
+  }
+  // One group; kFull: 16 lanes (64-byte slices), else the short last group.
+  auto group = [&](int64_t gi, auto full) __attribute__((always_inline)) {
+    constexpr bool kFull = decltype(full)::value;
+    const int64_t lanes = kFull ? 16 : g.tail;
+    const uint64_t slice_mask = kFull ? ~uint64_t{0} : (uint64_t{1} << (4 * lanes)) - 1u;
+    const int64_t slice_bytes = 4 * lanes;
+    const uint8_t* gw = wp + gi * group_bytes;
+    const uint8_t* gx = x + gi * g.slices * 128;
+    __m512i acc[R][C];
+    UNROLL
+    for (int r = 0; r < R; ++r) {
+      UNROLL
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_si512();
+    }
+    for (int64_t i = 0; i < g.slices; ++i) {
+      __m512i lo[C], hi[C];
+      UNROLL
+      for (int c = 0; c < C; ++c) {
+        const uint8_t* p = gw + c * row_bytes + i * slice_bytes;
+        Prefetch(p, kPrefetchInt4);
+        Unpack(kFull ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(slice_mask, p), &lo[c],
+               &hi[c]);
+      }
+      UNROLL
+      for (int r = 0; r < R; ++r) {
+        const __m512i xl = _mm512_load_si512(gx + r * xs + i * 128);
+        const __m512i xh = _mm512_load_si512(gx + r * xs + i * 128 + 64);
+        UNROLL
+        for (int c = 0; c < C; ++c) {
+          Dot(acc[r][c], xl, lo[c]);
+          Dot(acc[r][c], xh, hi[c]);
+        }
+      }
+    }
+    const __mmask16 code_mask = static_cast<__mmask16>((1u << lanes) - 1u);
+    UNROLL
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* cp = codes + c * g.blocks + gi * 16;
+      Prefetch(cp, code_ahead);
+      const __m512 s = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+          kFull ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(cp))
+                : _mm_maskz_loadu_epi8(code_mask, cp)));
+      UNROLL
+      for (int r = 0; r < R; ++r) {
+        facc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][c]), s, facc[r][c]);
+      }
+    }
+  };
+  for (int64_t gi = 0; gi < g.groups; ++gi) group(gi, std::true_type{});
+  if (g.tail != 0) group(g.groups, std::false_type{});
+  float out[kTileRows][kTileChannels];
+  ReduceTile<R, C>(facc, out);
+  UNROLL
+  for (int r = 0; r < R; ++r) {
+    UNROLL
+    for (int c = 0; c < C; ++c) {
+      // Products were 16 times too large (Unpack): the 1/16 is exact.
+      Store(t, m0 + r, n0 + c, out[r][c] * (w.channel_scales[n0 + c] * 0.0625f));
+    }
+  }
+}
+
+void RunInterleaved(const LinearTask& t) {
+  const LinearWeights& w = *t.w;
+  InterleavedContext g;
+  g.t = &t;
+  g.blocks = w.k / w.block;
+  g.slices = w.block / 8;
+  g.groups = g.blocks / 16;
+  g.tail = g.blocks % 16;
+  g.xs = (g.groups + (g.tail != 0 ? 1 : 0)) * g.slices * 128;
+  // As many rows per pass as the scratch holds (at least one: a gathered row of k <= 32768
+  // is at most 16 * k bytes, when one block is the whole row).
+  const int64_t pass_rows = static_cast<int64_t>(kLinearScratchBytes) / g.xs;
+  for (int64_t m = 0; m < t.rows; m += pass_rows) {
+    const int64_t m_end = m + pass_rows < t.rows ? m + pass_rows : t.rows;
+    GatherInterleaved(g, m, m_end, t.scratch);
+    g.x = t.scratch;
+    g.row0 = m;
+    auto rows = [&](auto channels, int64_t n0) {
+      constexpr int kC = decltype(channels)::value;
+      int64_t r = m;
+      for (; r + 2 <= m_end; r += 2) TileInterleaved<2, kC>(g, r, n0);
+      if (r < m_end) TileInterleaved<1, kC>(g, r, n0);
+    };
+    int64_t n = t.n_begin;
+    for (; n + kTileChannels <= t.n_end; n += kTileChannels) {
+      rows(std::integral_constant<int, kTileChannels>{}, n);
+    }
+    for (; n < t.n_end; ++n) rows(std::integral_constant<int, 1>{}, n);
+  }
+}
+
 // ---- tiling --------------------------------------------------------------------------------
 
 // Every row for channels [n0, n0 + C): groups of up to 4 rows; after the first group the
@@ -536,10 +699,10 @@ void RunInt4(const LinearTask& t) {
 }
 
 void Run(const LinearTask& t) {
-  if (t.w->format == WeightFormat::kInt8) {
-    RunInt8(t);
-  } else {
-    RunInt4(t);
+  switch (t.w->format) {
+    case WeightFormat::kInt8: RunInt8(t); break;
+    case WeightFormat::kInt4: RunInt4(t); break;
+    case WeightFormat::kInt4Interleaved: RunInterleaved(t); break;
   }
 }
 

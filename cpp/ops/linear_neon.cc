@@ -7,6 +7,7 @@
 // so weights are offset to unsigned on the fly and the offset times the activations' sum
 // (computed once per row and block) is subtracted: exact, see linear_neon.inc.
 #include <cstdint>
+#include <cstring>
 
 #include "ops/linear_kernels.h"
 
@@ -38,6 +39,30 @@ inline uint32x4_t Dot32(uint32x4_t acc, uint8x16_t xe, uint8x16_t xo, uint8x16_t
   p = vmlal_u8(p, vget_low_u8(xo), vget_low_u8(hi));
   p = vmlal_high_u8(p, xo, hi);
   return vpadalq_u16(acc, p);
+}
+
+// Lane sums: uint16 lane i of `low` sums the products of bytes i (of bytes 0-7), of `high`
+// of bytes 8 + i, so no lane mixes bytes of different 4-byte lanes. Four LaneDots put
+// eight products of at most 255 * 15 in a lane (30600); the flush adds pairs (61200, still
+// within uint16), then pairs again into uint32: lane j gets bytes 4j .. 4j + 3.
+struct LaneSum {
+  uint16x8_t low;
+  uint16x8_t high;
+};
+
+inline LaneSum LaneStart(uint32x4_t /*acc*/) { return {vdupq_n_u16(0), vdupq_n_u16(0)}; }
+
+inline LaneSum LaneDot(LaneSum s, uint8x16_t xe, uint8x16_t xo, uint8x16_t lo,
+                       uint8x16_t hi) {
+  s.low = vmlal_u8(s.low, vget_low_u8(xe), vget_low_u8(lo));
+  s.low = vmlal_u8(s.low, vget_low_u8(xo), vget_low_u8(hi));
+  s.high = vmlal_high_u8(s.high, xe, lo);
+  s.high = vmlal_high_u8(s.high, xo, hi);
+  return s;
+}
+
+inline uint32x4_t LaneFlush(uint32x4_t acc, LaneSum s) {
+  return vpadalq_u16(acc, vpaddq_u16(s.low, s.high));
 }
 
 #include "ops/linear_neon.inc"
@@ -76,6 +101,15 @@ inline uint32x4_t Dot32(uint32x4_t acc, uint8x16_t xe, uint8x16_t xo, uint8x16_t
                         uint8x16_t hi) {
   return Udot(Udot(acc, xe, lo), xo, hi);
 }
+
+// UDOT keeps the lanes apart by itself: the lane sum is the accumulator.
+using LaneSum = uint32x4_t;
+inline LaneSum LaneStart(uint32x4_t acc) { return acc; }
+inline LaneSum LaneDot(LaneSum s, uint8x16_t xe, uint8x16_t xo, uint8x16_t lo,
+                       uint8x16_t hi) {
+  return Udot(Udot(s, xe, lo), xo, hi);
+}
+inline uint32x4_t LaneFlush(uint32x4_t /*acc*/, LaneSum s) { return s; }
 
 #include "ops/linear_neon.inc"
 

@@ -41,8 +41,12 @@ struct TestWeights {
   std::vector<uint8_t> data;   // as the kernels read it
   std::vector<float> channel_scales;
   std::vector<uint16_t> block_scales;
+  std::vector<uint8_t> block_codes;
   std::vector<float> wsum;
   float Scale(int64_t n, int64_t kk) const {
+    if (w.format == WeightFormat::kInt4Interleaved) {
+      return channel_scales[n] * static_cast<float>(block_codes[n * (w.k / w.block) + kk / w.block]);
+    }
     if (w.block == w.k) return channel_scales[n];
     return ops::internal::HalfToFloat(block_scales[n * (w.k / w.block) + kk / w.block]);
   }
@@ -60,6 +64,27 @@ TestWeights MakeWeights(std::mt19937& rng, WeightFormat format, int64_t n, int64
   for (auto& v : t.values) v = static_cast<int8_t>(value(rng));
   if (format == WeightFormat::kInt8) {
     t.data.assign(t.values.begin(), t.values.end());
+  } else if (format == WeightFormat::kInt4Interleaved) {
+    // The layout as docs/custom_ops.md words it: groups of 16 blocks (fewer in the last),
+    // slices of 8 values per block, lane j = block j of the group.
+    t.data.assign(n * k / 2, 0);
+    const int64_t blocks = k / block;
+    for (int64_t r = 0; r < n; ++r) {
+      uint8_t* row = &t.data[r * k / 2];
+      for (int64_t g = 0; g * 16 < blocks; ++g) {
+        const int64_t lanes = std::min<int64_t>(16, blocks - 16 * g);
+        uint8_t* group = row + g * 16 * block / 2;
+        for (int64_t i = 0; i < block / 8; ++i) {
+          for (int64_t j = 0; j < lanes; ++j) {
+            const int8_t* v = &t.values[r * k + (16 * g + j) * block + 8 * i];
+            for (int e = 0; e < 4; ++e) {
+              group[4 * lanes * i + 4 * j + e] =
+                  static_cast<uint8_t>((v[e] & 0x0F) | ((v[4 + e] & 0x0F) << 4));
+            }
+          }
+        }
+      }
+    }
   } else {
     t.data.resize(n * k / 2);
     for (int64_t i = 0; i < n * k / 2; ++i) {
@@ -70,7 +95,13 @@ TestWeights MakeWeights(std::mt19937& rng, WeightFormat format, int64_t n, int64
   t.w.n = n;
   t.w.k = k;
   t.w.block = block == 0 ? k : block;
-  if (block == 0) {
+  if (format == WeightFormat::kInt4Interleaved) {
+    std::uniform_int_distribution<int> code(1, 255);
+    t.channel_scales.resize(n);
+    for (auto& s : t.channel_scales) s = scale(rng) / 128;
+    t.block_codes.resize(n * (k / block));
+    for (auto& c : t.block_codes) c = static_cast<uint8_t>(code(rng));
+  } else if (block == 0) {
     t.channel_scales.resize(n);
     for (auto& s : t.channel_scales) s = scale(rng);
   } else {
@@ -86,6 +117,7 @@ TestWeights MakeWeights(std::mt19937& rng, WeightFormat format, int64_t n, int64
   t.w.data = t.data.data();
   t.w.channel_scales = t.channel_scales.empty() ? nullptr : t.channel_scales.data();
   t.w.block_scales = t.block_scales.empty() ? nullptr : t.block_scales.data();
+  t.w.block_codes = t.block_codes.empty() ? nullptr : t.block_codes.data();
   t.w.wsum = t.wsum.data();
   return t;
 }
@@ -158,7 +190,9 @@ TEST(LinearQuantizeRowMatchesTheContract) {
   }
 }
 
-double g_worst[8] = {};
+// Worst error per instruction set (Isa values 0..4), then per set with AMX (5..9).
+constexpr int kIsaSlots = 5;
+double g_worst[2 * kIsaSlots] = {};
 
 void CheckKernel(const TestWeights& t, int64_t rows, std::mt19937& rng, bool with_bias,
                  Isa isa, bool amx, ops::ThreadPool* pool, const char* what) {
@@ -179,8 +213,9 @@ void CheckKernel(const TestWeights& t, int64_t rows, std::mt19937& rng, bool wit
     const double err = std::fabs(y[i] - expected[i]) / scale;
     if (!(err <= worst)) worst = std::isnan(err) ? 1e9 : err;
   }
-  const int slot = static_cast<int>(linear.isa()) + (linear.uses_amx() && rows >= 8 ? 4 : 0);
-  g_worst[slot % 8] = std::max(g_worst[slot % 8], worst);
+  const int slot =
+      static_cast<int>(linear.isa()) + (linear.uses_amx() && rows >= 8 ? kIsaSlots : 0);
+  g_worst[slot] = std::max(g_worst[slot], worst);
   if (!(worst <= 1e-5)) {
     std::ostringstream os;
     os << what << ": " << ops::IsaName(linear.isa()) << (linear.uses_amx() ? "+amx" : "")
@@ -216,6 +251,22 @@ TEST(LinearMatchesReferenceForEveryKernel) {
       {WeightFormat::kInt8, 40, 4096, 0},   {WeightFormat::kInt4, 40, 8192, 0},
       {WeightFormat::kInt4, 40, 16448, 0},  {WeightFormat::kInt4, 40, 4160, 32},
       {WeightFormat::kInt8, 6, 32768, 0},
+      // Interleaved int4: 2 lanes only; whole groups; a short last group (4, 12, 2, 6
+      // lanes); blocks of 64, 96 (12 slices), 128 and 1024; TinyLlama's down projection.
+      {WeightFormat::kInt4Interleaved, 65, 64, 32},
+      {WeightFormat::kInt4Interleaved, 67, 2048, 32},
+      {WeightFormat::kInt4Interleaved, 66, 640, 32},
+      {WeightFormat::kInt4Interleaved, 30, 896, 32},
+      {WeightFormat::kInt4Interleaved, 40, 4160, 32},
+      {WeightFormat::kInt4Interleaved, 96, 384, 64},
+      {WeightFormat::kInt4Interleaved, 70, 576, 96},
+      {WeightFormat::kInt4Interleaved, 200, 1024, 128},
+      {WeightFormat::kInt4Interleaved, 33, 2048, 1024},
+      {WeightFormat::kInt4Interleaved, 20, 5632, 32},
+      // Short last groups of an odd number of lanes (1, 3, 13).
+      {WeightFormat::kInt4Interleaved, 24, 1088, 64},
+      {WeightFormat::kInt4Interleaved, 24, 1216, 64},
+      {WeightFormat::kInt4Interleaved, 24, 1856, 64},
   };
   bool amx_seen = false;
   for (const Shape& s : shapes) {
@@ -238,9 +289,10 @@ TEST(LinearMatchesReferenceForEveryKernel) {
   for (Isa isa : isas) names += std::string(" ") + ops::IsaName(isa);
   std::fprintf(stderr, "  instruction sets tested:%s%s\n", names.c_str(),
                amx_seen ? " +amx" : "");
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 2 * kIsaSlots; ++i) {
     if (g_worst[i] == 0) continue;
-    const std::string name = std::string(ops::IsaName(static_cast<Isa>(i % 4))) + (i >= 4 ? "+amx" : "");
+    const std::string name = std::string(ops::IsaName(static_cast<Isa>(i % kIsaSlots))) +
+                             (i >= kIsaSlots ? "+amx" : "");
     std::fprintf(stderr, "  %s: worst relative error %.2e (tolerance 1e-5)\n", name.c_str(),
                  g_worst[i]);
   }
@@ -272,6 +324,10 @@ TEST(LinearAmxEdgeCases) {
       {WeightFormat::kInt4, 40, 384, 96, {8, 33}},            // blocks of 96: 32-k steps
       {WeightFormat::kInt4, 65, 4096, 64, {33}},              // blocks of 64: 64-k steps
       {WeightFormat::kInt4, 48, 8192, 4096, {20}},            // chunk = one large block
+      {WeightFormat::kInt4Interleaved, 100, 4160, 32, {17, 64}},  // chunks cut groups
+      {WeightFormat::kInt4Interleaved, 40, 384, 96, {8, 33}},
+      {WeightFormat::kInt4Interleaved, 65, 4096, 64, {33}},
+      {WeightFormat::kInt4Interleaved, 48, 8192, 4096, {20}},
   };
   for (const Case& c : cases) {
     const TestWeights t = MakeWeights(rng, c.format, c.n, c.k, c.block);
@@ -304,6 +360,11 @@ TEST(LinearRejectsBadWeights) {
   bad.block = 48;
   CHECK_ERROR(linear.Run(bad, 1, x.data(), nullptr, y.data(), nullptr), ErrorCode::kInput,
               "block size 48");
+  TestWeights ti = MakeWeights(rng, WeightFormat::kInt4Interleaved, 64, 128, 32);
+  bad = ti.w;
+  bad.block_codes = nullptr;
+  CHECK_ERROR(linear.Run(bad, 1, x.data(), nullptr, y.data(), nullptr), ErrorCode::kInput,
+              "block codes");
   CHECK_OK(linear.Run(t.w, 0, x.data(), nullptr, y.data(), nullptr));
 }
 

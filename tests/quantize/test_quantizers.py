@@ -56,9 +56,17 @@ def test_int4_blockwise_bound_and_scales(block: int) -> None:
     blocks = w.reshape(w.shape[0], -1, block)
     # float16 scales are rounded up, never down: |w / scale| <= 7 without clipping.
     assert np.all(s * 7 >= np.abs(blocks).max(axis=2))
-    # ... onto the bfloat16 grid (XNNPack converts them to bfloat16), by less than 2^-7.
+    # ... to 8-bit codes times a power of two per row (the fast form's uint8 codes), by less
+    # than one code; the row's largest code is in [128, 255], so that costs < 2^-7 there.
+    codes, row_scales = qz.block_scale_codes(scales)
+    np.testing.assert_array_equal(codes * row_scales[:, None], s)
+    assert np.all(codes.max(axis=1) >= 128) and np.all(codes >= 1)
+    assert np.all(np.log2(row_scales) == np.rint(np.log2(row_scales)))
+    exact = np.abs(blocks).max(axis=2) / 7
+    assert np.all(s - exact < row_scales[:, None])
+    assert np.all(s.max(axis=1) <= exact.max(axis=1) * (1 + 2**-7))
+    # 8 significant bits are exact in bfloat16 (XNNPack converts the scales to it).
     assert np.all(s.view(np.uint32) & 0xFFFF == 0)
-    assert np.all(s <= np.abs(blocks).max(axis=2) / 7 * (1 + 2**-7))
     q = qz.unpack_int4(packed, w.size).reshape(blocks.shape)
     err = np.abs(blocks - q * s[..., None])
     assert np.all(err.max(axis=2) <= s / 2 * (1 + 1e-3))
@@ -246,3 +254,28 @@ def test_lazy_weights_stream_into_the_file(tmp_path) -> None:
     assert after_quantize < 1 << 20  # scales and bookkeeping only
     assert during_write < 6 * 4 * qz.CHUNK_ELEMENTS + (1 << 20)
     assert qw.stats is not None and qw.stats.max_error_in_steps <= 0.5 + 1e-5
+
+
+@pytest.mark.parametrize(("k", "block"), [(64, 32), (640, 32), (1280, 32), (384, 64), (576, 96)])
+def test_interleave_int4_follows_the_documented_layout(k: int, block: int) -> None:
+    """docs/custom_ops.md's position formula, element by element (whole groups of 16
+    blocks, a short last group, slices of 8 values)."""
+    rng = np.random.default_rng(k + block)
+    values = rng.integers(-8, 8, (3, k)).astype(np.int8)
+    packed = pack_int4(values).reshape(3, k // 2)
+    out = qz.interleave_int4(packed, k, block)
+    assert out.shape == packed.shape and out.dtype == np.uint8
+    blocks = k // block
+    for element in range(k):
+        b, in_block = divmod(element, block)
+        group, lane = divmod(b, 16)
+        lanes = min(16, blocks - 16 * group)
+        i, r = divmod(in_block, 8)
+        byte = 8 * block * group + 4 * lanes * i + 4 * lane + r % 4
+        nibble = (out[:, byte] >> (4 if r >= 4 else 0)) & 0x0F
+        np.testing.assert_array_equal(nibble, values[:, element].view(np.uint8) & 0x0F)
+
+
+def test_block_scale_codes_rejects_scales_that_are_not_codes() -> None:
+    with pytest.raises(QuantizationError, match="8-bit codes"):
+        qz.block_scale_codes(np.array([[1.0, 0.3]], np.float16))

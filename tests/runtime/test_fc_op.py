@@ -30,21 +30,29 @@ def _write(
     bias: np.ndarray | None,
     fast: bool,
     x_shape: tuple[int, int] | None = None,
-) -> None:
+    stored_first: bool = False,
+) -> tuple[str, ...]:
+    """Writes the model; returns the dtypes of LITEGEN_FC's weight operands (fast form).
+    ``stored_first``: the stored (row-order) tensor is declared first, as a lookup of a tied
+    embedding does."""
     writer = ModelWriter()
     sg = writer.add_subgraph("fc")
     n, k = qw.shape
     x = sg.add_input("x", np.float32, x_shape or (-1, k))
     y = sg.add_tensor("y", np.float32, (-1, n))
     stored = qw.add_to(writer)
+    if stored_first:
+        stored.stored_tensor(sg)
     b = (
         sg.add_constant("bias", writer.add_buffer(bias), np.float32, (n,))
         if bias is not None
         else None
     )
+    dtypes: tuple[str, ...] = ()
     if fast:
         operands = stored.fast_linear_operands(sg)
         assert operands is not None
+        dtypes = tuple(t.dtype.name for t in operands)
         sg.add_custom_op("LITEGEN_FC", [x, *operands, *([b] if b is not None else [])], [y])
     else:
         options = fully_connected_options(qw.scheme)
@@ -52,6 +60,7 @@ def _write(
         sg.add_builtin_op("FULLY_CONNECTED", [x, stored.constant(sg), b], [y], options=options)
     sg.add_output(y, "y")
     writer.write(path)
+    return dtypes
 
 
 def _quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,6 +113,28 @@ def test_fc_op_matches_the_contract_and_the_float_product(scheme, threads, tmp_p
         bound = step[:, None] / 2 * np.abs(w_deq).sum(axis=1)[None, :]
         exact = x @ w_deq.T + (bias if bias is not None else 0)
         assert np.all(np.abs(y - exact) <= bound * (1 + 1e-4) + 1e-5 * scale)
+
+
+@pytest.mark.parametrize(("k", "block"), [(1280, 32), (2048, 64)])
+@pytest.mark.parametrize("stored_first", [False, True])
+def test_fc_op_blockwise_layouts(k, block, stored_first, tmp_path):
+    """Blockwise int4 in the fast form: interleaved with uint8 codes when the weight is only
+    a linear layer (whole 16-block groups and a short last one), row order with the float16
+    scales when its row-order bytes are already stored (a tied embedding): the same math."""
+    rng = np.random.default_rng(k)
+    n = 72
+    qw = quantize(rng.standard_normal((n, k)).astype(np.float32), f"int4-b{block}", "w")
+    path = tmp_path / "fc.tflite"
+    dtypes = _write(path, qw, None, fast=True, stored_first=stored_first)
+    assert dtypes == (
+        ("uint8", "float16", "float32") if stored_first else ("uint8",) * 2 + ("float32",)
+    )
+    model = Model(path, num_threads=2, weight_cache=False)
+    for rows in (1, 2, 9):
+        x = rng.standard_normal((rows, k)).astype(np.float32)
+        expected = _contract(x, qw, None)
+        y = model.run("fc", x=x)["y"]
+        assert np.abs(y - expected).max() <= 1e-5 * np.abs(expected).max(), rows
 
 
 def test_fc_op_agrees_with_tflite_builtin_hybrid_kernel(tmp_path):

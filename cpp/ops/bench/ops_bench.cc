@@ -53,7 +53,8 @@ double MedianMicros(std::vector<double> samples) {
 }
 
 // Prefill through ops::Linear with AMX: M rows x TinyLlama's projection shapes, int8 per
-// channel, int4 with blocks of 32 (fp16 scales) and int4 per channel.
+// channel, int4 with blocks of 32 (fp16 scales), interleaved int4 with blocks of 32 (8-bit
+// codes under a channel scale) and int4 per channel.
 int BenchLinearAmxPrefill(const char* only) {
   using litegen::ops::LinearWeights;
   using litegen::ops::WeightFormat;
@@ -74,15 +75,18 @@ int BenchLinearAmxPrefill(const char* only) {
   std::printf("linear prefill via AMX, 2 threads: min / median ms per call, GOPS at the min\n");
   std::printf("%-8s %-8s %5s %5s %5s %9s %9s %8s\n", "format", "shape", "M", "N", "K", "min ms",
               "med ms", "GOPS");
-  for (const char* format : {"int8", "int4-b32", "int4"}) {
+  for (const char* format : {"int8", "int4-b32", "int4i-b32", "int4"}) {
     const bool int4 = std::strcmp(format, "int8") != 0;
-    const bool blockwise = std::strcmp(format, "int4-b32") == 0;
+    const bool interleaved = std::strcmp(format, "int4i-b32") == 0;
+    const bool blockwise = interleaved || std::strcmp(format, "int4-b32") == 0;
     for (const Shape& s : shapes) {
       if (only != nullptr && std::strcmp(only, format) != 0 && std::strcmp(only, s.name) != 0) {
         continue;
       }
       LinearWeights w;
-      w.format = int4 ? WeightFormat::kInt4 : WeightFormat::kInt8;
+      w.format = interleaved ? WeightFormat::kInt4Interleaved
+                 : int4      ? WeightFormat::kInt4
+                             : WeightFormat::kInt8;
       w.n = s.n;
       w.k = s.k;
       w.block = blockwise ? 32 : s.k;
@@ -91,9 +95,14 @@ int BenchLinearAmxPrefill(const char* only) {
       std::vector<float> scales(static_cast<size_t>(s.n), 0.01f), wsum(static_cast<size_t>(s.n));
       for (auto& v : wsum) v = normal(rng);
       std::vector<uint16_t> block_scales(static_cast<size_t>(s.n * (s.k / 32)), 0x211F);  // ~0.01
+      // Interleaved: codes ~100 under a channel scale of 1e-4 (~0.01 again).
+      std::vector<uint8_t> block_codes(static_cast<size_t>(s.n * (s.k / 32)));
+      for (auto& c : block_codes) c = static_cast<uint8_t>(90 + byte(rng) % 21);
+      std::vector<float> code_scales(static_cast<size_t>(s.n), 1e-4f);
       w.data = data.data();
-      w.channel_scales = blockwise ? nullptr : scales.data();
-      w.block_scales = blockwise ? block_scales.data() : nullptr;
+      w.channel_scales = interleaved ? code_scales.data() : blockwise ? nullptr : scales.data();
+      w.block_scales = blockwise && !interleaved ? block_scales.data() : nullptr;
+      w.block_codes = interleaved ? block_codes.data() : nullptr;
       w.wsum = wsum.data();
       for (int64_t m : {8, 32, 128, 512}) {
         std::vector<float> x(static_cast<size_t>(m * s.k)), y(static_cast<size_t>(m * s.n));
@@ -267,12 +276,22 @@ struct WeightFormatCase {
 
 size_t Align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-// Bytes of one projection's weights, scales and row sums (each 64-byte aligned).
+bool Coded(const WeightFormatCase& f) {
+  return f.format == litegen::ops::WeightFormat::kInt4Interleaved;
+}
+
+// Bytes of one projection's weights, its scales (or block codes, then channel scales) and
+// row sums (each 64-byte aligned).
+size_t ScaleBytes(const WeightFormatCase& f, Shape s) {
+  if (f.block == 0) return static_cast<size_t>(s.n) * 4;
+  const size_t per_block = Coded(f) ? 1 : 2;
+  return static_cast<size_t>(s.n * (s.k / f.block)) * per_block;
+}
 size_t ProjectionBytes(const WeightFormatCase& f, Shape s) {
   const size_t data = static_cast<size_t>(f.format == litegen::ops::WeightFormat::kInt8
                                               ? s.n * s.k : s.n * s.k / 2);
-  const size_t scales = static_cast<size_t>(f.block == 0 ? s.n * 4 : s.n * (s.k / f.block) * 2);
-  return Align64(data) + Align64(scales) + Align64(static_cast<size_t>(s.n) * 4);
+  const size_t rows = Align64(static_cast<size_t>(s.n) * 4);
+  return Align64(data) + Align64(ScaleBytes(f, s)) + (Coded(f) ? 2 : 1) * rows;
 }
 
 // A read-only private mapping of an unlinked temporary file holding every layer's weights
@@ -313,21 +332,23 @@ bool MakeWeightFile(const WeightFormatCase& f, WeightFile* out) {
         const size_t data = static_cast<size_t>(
             f.format == litegen::ops::WeightFormat::kInt8 ? s.n * s.k : s.n * s.k / 2);
         uint8_t* scales = bytes + offset + Align64(data);
-        size_t scale_bytes;
-        if (f.block == 0) {
-          scale_bytes = static_cast<size_t>(s.n) * 4;
-          for (int64_t i = 0; i < s.n; ++i) {
-            const float v = 1.0f / 256;
-            std::memcpy(scales + i * 4, &v, 4);
-          }
-        } else {
-          scale_bytes = static_cast<size_t>(s.n * (s.k / f.block)) * 2;
+        const size_t scale_bytes = ScaleBytes(f, s);
+        uint8_t* rows = scales + Align64(scale_bytes);
+        const float channel_scale = Coded(f) ? 1.0f / 32768 : 1.0f / 256;
+        if (f.block == 0 || Coded(f)) {
+          float* per_channel = reinterpret_cast<float*>(f.block == 0 ? scales : rows);
+          for (int64_t i = 0; i < s.n; ++i) per_channel[i] = channel_scale;
+        }
+        if (Coded(f)) {
+          std::memset(scales, 128, scale_bytes);  // 128 / 32768 = 1/256
+          rows += Align64(static_cast<size_t>(s.n) * 4);
+        } else if (f.block != 0) {
           for (size_t i = 0; i < scale_bytes; i += 2) {
             const uint16_t v = 0x1C00;  // 1/256 in fp16
             std::memcpy(scales + i, &v, 2);
           }
         }
-        std::memset(scales + Align64(scale_bytes), 0, static_cast<size_t>(s.n) * 4);
+        std::memset(rows, 0, static_cast<size_t>(s.n) * 4);
         offset += ProjectionBytes(f, s);
       }
     }
@@ -350,16 +371,19 @@ bool MakeWeightFile(const WeightFormatCase& f, WeightFile* out) {
       w.block = f.block == 0 ? s.k : f.block;
       const size_t data = static_cast<size_t>(
           f.format == litegen::ops::WeightFormat::kInt8 ? s.n * s.k : s.n * s.k / 2);
-      const size_t scale_bytes =
-          static_cast<size_t>(f.block == 0 ? s.n * 4 : s.n * (s.k / f.block) * 2);
+      const uint8_t* scales = bytes + offset + Align64(data);
+      const uint8_t* rows = scales + Align64(ScaleBytes(f, s));
       w.data = bytes + offset;
       if (f.block == 0) {
-        w.channel_scales = reinterpret_cast<const float*>(bytes + offset + Align64(data));
+        w.channel_scales = reinterpret_cast<const float*>(scales);
+      } else if (Coded(f)) {
+        w.block_codes = scales;
+        w.channel_scales = reinterpret_cast<const float*>(rows);
+        rows += Align64(static_cast<size_t>(s.n) * 4);
       } else {
-        w.block_scales = reinterpret_cast<const uint16_t*>(bytes + offset + Align64(data));
+        w.block_scales = reinterpret_cast<const uint16_t*>(scales);
       }
-      w.wsum = reinterpret_cast<const float*>(bytes + offset + Align64(data) +
-                                              Align64(scale_bytes));
+      w.wsum = reinterpret_cast<const float*>(rows);
       out->w.push_back(w);
       offset += ProjectionBytes(f, s);
     }
@@ -421,7 +445,8 @@ int LinearMain(int tokens) {
   for (float& v : x) v = normal(rng);
   const WeightFormatCase formats[] = {{"int8", WeightFormat::kInt8, 0},
                                       {"int4", WeightFormat::kInt4, 0},
-                                      {"int4-b32", WeightFormat::kInt4, 32}};
+                                      {"int4-b32", WeightFormat::kInt4, 32},
+                                      {"int4i-b32", WeightFormat::kInt4Interleaved, 32}};
   auto fail = [](const litegen::Status& s) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     std::exit(1);

@@ -109,10 +109,12 @@ Findings behind the emitted forms:
 
 The fast form (litegen's runtime) runs int8 / int4-ch / int4-bN linear layers in its own
 kernels instead: :meth:`StoredWeight.fast_linear_operands` gives the operands of the
-LITEGEN_FC custom op (docs/custom_ops.md) - the same stored bytes (and blockwise scales),
-plus float32 per-channel scales and each row's sum of dequantized values (computed while
-the data is encoded). Same math as XNNPack's qd8 kernels; weights read in place, never
-packed (TinyLlama-1.1B int8 decode 23.5 tok/s vs 20 on XNNPack, benchmarks/RESULTS.md).
+LITEGEN_FC custom op (docs/custom_ops.md) - the same stored bytes for int8 and int4-ch,
+blockwise int4 in an interleaved order with 8-bit block codes (the same weights: the block
+scales are made as codes times a power of two per row), plus float32 per-channel scales and
+each row's sum of dequantized values (computed while the data is encoded). Same math as
+XNNPack's qd8 kernels; weights read in place, never packed (TinyLlama-1.1B int8 decode
+23.5 tok/s vs 20 on XNNPack, benchmarks/RESULTS.md).
 """
 
 from litegen.quantize.errors import QuantizationError, RecipeError

@@ -36,9 +36,11 @@ __all__ = [
     "RowCodec",
     "RowReader",
     "StatsCell",
+    "block_scale_codes",
     "dequantize_int4_blockwise",
     "dequantize_per_channel",
     "encode",
+    "interleave_int4",
     "quantize_fp16",
     "quantize_fp32",
     "quantize_int4_blockwise",
@@ -290,15 +292,17 @@ def _round_groups(chunk3: np.ndarray, scales: np.ndarray, stats: _Stats | None) 
 
 
 def _block_scales(amax: np.ndarray, name: str, start: int) -> np.ndarray:
-    """float16 block scales ``>= amax / 7`` that are also exact in bfloat16.
+    """float16 block scales ``>= amax / 7``: per row, 8-bit codes times a power of two.
 
-    Why bfloat16: XNNPack's blockwise kernels convert the float16 scales to bfloat16 (7
-    mantissa bits) when they pack the weights. A float16 scale with more bits would be
-    rounded there, and the weights computed with would differ from ``dequantize()`` by
-    up to 0.4% - more than the rounding error bound allows. Scales on the bfloat16 grid
-    convert exactly in both XNNPack and TFLite's builtin kernels (which read float16).
-    Rounding *up* keeps ``|w / scale| <= 7``, so the half-step error bound holds without
-    clipping; the steps grow by < 0.8%.
+    ``scale = code * 2^e`` with ``code`` in [1, 255] and one ``e`` per row (the row's
+    largest code is in [128, 255]). Why: the fast form stores the codes as uint8 under a
+    float32 per-row scale (LITEGEN_FC's interleaved int4, docs/custom_ops.md: 4.25 bits per
+    weight at blocks of 32 instead of 4.5), and 8 significant bits are exact in float16 and
+    in bfloat16 - XNNPack's blockwise kernels convert the float16 scales to bfloat16 when
+    they pack the weights, so scales with more bits would be rounded there and drift from
+    ``dequantize()``. Every form thus computes with the same weights. Rounding *up* keeps
+    ``|w / scale| <= 7``, so the half-step error bound holds without clipping; a block's
+    step grows by less than one code (< 0.8% for the row's largest blocks).
     """
     exact = np.maximum(amax / np.float32(INT4_QMAX), np.float32(FP16_MIN_NORMAL))
     if exact.size and float(exact.max()) > BLOCK_SCALE_MAX:
@@ -307,11 +311,56 @@ def _block_scales(amax: np.ndarray, name: str, start: int) -> np.ndarray:
             f"weight {name!r}: row {row} has values too large for float16 block scales "
             f"(max |w| {float(amax.max()):.3g} > {BLOCK_SCALE_MAX * INT4_QMAX:.3g})"
         )
-    bits = np.ascontiguousarray(exact, dtype=np.float32).view(np.uint32)
-    # Ceil to the bfloat16 grid (clear the 16 low mantissa bits, rounding up): positive
-    # normal floats order like their bit patterns, so carries into the exponent are right.
-    rounded = ((bits + np.uint32(0xFFFF)) & np.uint32(0xFFFF0000)).view(np.float32)
-    return rounded.astype(np.float16)  # exact: 7 mantissa bits, float16 normal range
+    # Row max = m * 2^e with m in [0.5, 1): steps of 2^(e - 8) put it at code 128..256. Divisions
+    # by powers of two are exact; a largest code that rounds up to 256 is 128 one step up.
+    _, e = np.frexp(exact.max(axis=-1))
+    step = np.ldexp(np.float32(1), e - 8).astype(np.float32)
+    codes = np.ceil(exact / step[:, None])
+    over = codes.max(axis=-1, initial=0) > 255
+    if over.any():
+        step[over] *= 2
+        codes[over] = np.ceil(exact[over] / step[over, None])
+    return (codes * step[:, None]).astype(np.float16)  # exact: 8 significant bits, normal
+
+
+def block_scale_codes(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes uint8 [rows, blocks], row_scales float32 [rows])`` with
+    ``codes * row_scales[:, None] == scales`` exactly, for scales made by
+    :func:`_block_scales` (the fast form's interleaved int4 operands)."""
+    s = np.asarray(scales, np.float32)
+    _, e = np.frexp(s.max(axis=-1))  # the largest code is in [128, 255]: m * 2^e, m in [0.5, 1)
+    row_scales = np.ldexp(np.float32(1), e - 8).astype(np.float32)
+    codes = s / row_scales[:, None]
+    if not (np.all(codes == np.rint(codes)) and np.all((codes >= 1) & (codes <= 255))):
+        raise QuantizationError("block scales are not 8-bit codes times a power of two per row")
+    return codes.astype(np.uint8), row_scales
+
+
+def interleave_int4(packed: np.ndarray, k: int, block: int) -> np.ndarray:
+    """Row-order int4 bytes (TFLite's, ``[rows, k / 2]``) in LITEGEN_FC's interleaved order.
+
+    Per row, blocks go 16 to a group (fewer in the last); slice ``i`` of a group holds, lane
+    ``j`` = block ``j``, elements ``8i .. 8i+3`` in the low nibbles of 4 bytes and
+    ``8i+4 .. 8i+7`` in their high nibbles (the layout: docs/custom_ops.md). A transpose of
+    the nibbles, group by group.
+    """
+    data = np.asarray(packed, np.uint8).reshape(-1, k // 2)
+    rows = data.shape[0]
+    nib = np.empty((rows, k), np.uint8)
+    nib[:, 0::2] = data & 0x0F
+    nib[:, 1::2] = data >> 4
+    out = np.empty_like(nib)
+    blocks = k // block
+    start = 0
+    for lanes, count in ((16, blocks // 16), (blocks % 16, 1 if blocks % 16 else 0)):
+        if not count:
+            continue
+        span = count * lanes * block
+        # Source nibble order [group, lane j, slice i, half h, e]; stored [group, i, j, e, h].
+        src = nib[:, start : start + span].reshape(rows, count, lanes, block // 8, 2, 4)
+        out[:, start : start + span] = src.transpose(0, 1, 3, 2, 5, 4).reshape(rows, span)
+        start += span
+    return out[:, 0::2] | (out[:, 1::2] << 4)
 
 
 CodecKind = Literal["fp16", "int8", "int4", "int4-block"]
@@ -550,8 +599,9 @@ def quantize_int4_blockwise(
 
     Returns ``(packed, scales, stats)``: ``packed`` uint8 (two per byte, TFLite order),
     ``scales`` float16 ``[rows, row_size / block_size]`` - the scales tensor XNNPack's
-    blockwise kernels (and TFLite's blockwise EMBEDDING_LOOKUP) read; every scale is
-    also exact in bfloat16 (see :func:`_block_scales`).
+    blockwise kernels (and TFLite's blockwise EMBEDDING_LOOKUP) read; per row, every scale
+    is an 8-bit code times one power of two, so it is also exact in bfloat16 (see
+    :func:`_block_scales`).
 
     Raises:
         QuantizationError: the row size is not a multiple of ``block_size``.

@@ -49,9 +49,11 @@ from litegen.quantize.quantizers import (
     RowCodec,
     RowReader,
     StatsCell,
+    block_scale_codes,
     dequantize_int4_blockwise,
     dequantize_per_channel,
     encode,
+    interleave_int4,
     quantize_fp32,
     unpack_int4,
 )
@@ -154,15 +156,12 @@ class QuantizedWeight:
         return rows.sum(axis=1, dtype=np.float64).astype(np.float32)
 
     def add_to(self, model: ModelWriter) -> StoredWeight:
-        """Add the buffers to ``model`` (once: later calls return the same StoredWeight)."""
+        """This weight's :class:`StoredWeight` in ``model`` (one per model). Its buffers are
+        added when a tensor first reads them (see :meth:`StoredWeight.fast_linear_operands`:
+        the fast form may store the data in another layout instead)."""
         stored = self._stored.get(model)
         if stored is None:
-            data_buffer = model.add_buffer(self.data)
-            scales_buffer = None
-            if self.scheme.format is _F.INT4_BLOCK:
-                assert self.scales is not None
-                scales_buffer = model.add_buffer(self.scales)
-            stored = StoredWeight(self, model, data_buffer, scales_buffer)
+            stored = StoredWeight(self, model)
             self._stored[model] = stored
         return stored
 
@@ -177,8 +176,6 @@ class StoredWeight:
 
     weight: QuantizedWeight
     model: ModelWriter
-    data_buffer: int
-    scales_buffer: int | None
     _raw: weakref.WeakKeyDictionary[SubgraphWriter, TensorHandle] = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False
     )
@@ -188,14 +185,33 @@ class StoredWeight:
     _fast: weakref.WeakKeyDictionary[
         SubgraphWriter, tuple[TensorHandle, TensorHandle, TensorHandle]
     ] = field(default_factory=weakref.WeakKeyDictionary, init=False, repr=False)
-    _fast_buffers: list[int] = field(default_factory=list, init=False, repr=False)
+    # Model buffer indices by role, added on first use: "data", "scales" (the stored form),
+    # "fast_data", "fast_scales", "fast_wsum" (LITEGEN_FC's operands).
+    _buffers: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def _buffer(self, role: str, make: Callable[[], object]) -> int:
+        found = self._buffers.get(role)
+        if found is None:
+            found = self._buffers[role] = self.model.add_buffer(make())  # type: ignore[arg-type]
+        return found
+
+    @property
+    def data_buffer(self) -> int:
+        """The buffer of the stored values (added to the model on first use)."""
+        return self._buffer("data", lambda: self.weight.data)
+
+    @property
+    def scales_buffer(self) -> int | None:
+        """The float16 block scales' buffer of blockwise int4 (added on first use), else None."""
+        if self.weight.scheme.format is not _F.INT4_BLOCK:
+            return None
+        return self._buffer("scales", lambda: self.weight.scales)
 
     @property
     def buffers(self) -> tuple[int, ...]:
-        """Model buffer indices holding this weight (data, then scales if any)."""
-        if self.scales_buffer is None:
-            return (self.data_buffer,)
-        return (self.data_buffer, self.scales_buffer)
+        """Model buffer indices holding this weight's stored form (data, then scales if any)."""
+        scales = self.scales_buffer
+        return (self.data_buffer,) if scales is None else (self.data_buffer, scales)
 
     def _check_subgraph(self, sg: SubgraphWriter) -> None:
         if not any(s is sg for s in self.model.subgraphs):
@@ -260,11 +276,15 @@ class StoredWeight:
         for this weight in ``sg``, or None when its format has no LITEGEN_FC form (float
         formats, int8-weight-only, rows that are not a multiple of 64 values).
 
-        The weight bytes are the stored buffer itself (int8 ``[N, K]``, or int4 as uint8
-        ``[N, K / 2]``); blockwise scales are the stored float16 buffer; per-channel scales
-        and the row sums get float32 buffers of their own, added once per model. The row
-        sums of a lazy weight are produced by its encoding pass, which the writer runs
-        first because the data buffer precedes them in the file.
+        int8 and per-channel int4 read the stored buffer itself (``[N, K]`` int8, or
+        ``[N, K / 2]`` uint8), with float32 per-channel scales and row sums of their own.
+        Blockwise int4 is stored for the fast kernels instead: the interleaved layout, the
+        block scales as uint8 codes ``[N, K / block]`` and a float32 ``[2, N]`` of per-row
+        scales and row sums - unless the row-order bytes are already in the file (a tied
+        embedding read by a lookup first), which are then read as they are, with their
+        float16 scales (the same values), so the weight is stored once. Buffers are added
+        once per model, the data before the row sums: a lazy weight's sums come from its
+        encoding pass, which the writer runs in file order.
         """
         w = self.weight
         fmt = w.scheme.format
@@ -278,23 +298,32 @@ class StoredWeight:
         if found is not None:
             return found
         assert w.scales is not None
-        if not self._fast_buffers:
-            scales_buffer = self.scales_buffer
-            if scales_buffer is None:
-                scales_buffer = self.model.add_buffer(np.ascontiguousarray(w.scales, np.float32))
-            wsum_buffer = self.model.add_buffer(_RowSums(w))
-            self._fast_buffers.extend((scales_buffer, wsum_buffer))
-        scales_buffer, wsum_buffer = self._fast_buffers
+        interleaved = fmt is _F.INT4_BLOCK and (
+            "fast_data" in self._buffers or "data" not in self._buffers
+        )
         base = _free_name(sg, f"{name or w.name}:{w.scheme.name}/fc")
-        if fmt is _F.INT8:
-            weights = sg.add_constant(base, self.data_buffer, "int8", (n, k))
+        if interleaved:
+            codes, row_scales = block_scale_codes(w.scales)
+            data = self._buffer("fast_data", lambda: _InterleavedInt4(w))
+            weights = sg.add_constant(base, data, "uint8", (n, k // 2))
+            scales_buffer = self._buffer("fast_scales", lambda: codes)
+            scales = sg.add_constant(f"{base}/scales", scales_buffer, "uint8", codes.shape)
+            wsum_buffer = self._buffer("fast_wsum", lambda: _RowSums(w, row_scales))
+            wsum = sg.add_constant(f"{base}/wsum", wsum_buffer, "float32", (2, n))
         else:
-            weights = sg.add_constant(base, self.data_buffer, "uint8", (n, k // 2))
-        if fmt is _F.INT4_BLOCK:
-            scales = sg.add_constant(f"{base}/scales", scales_buffer, "float16", w.scales.shape)
-        else:
-            scales = sg.add_constant(f"{base}/scales", scales_buffer, "float32", (n,))
-        wsum = sg.add_constant(f"{base}/wsum", wsum_buffer, "float32", (n,))
+            dtype, cols = ("int8", k) if fmt is _F.INT8 else ("uint8", k // 2)
+            weights = sg.add_constant(base, self.data_buffer, dtype, (n, cols))
+            if fmt is _F.INT4_BLOCK:
+                scales_buffer = self.scales_buffer
+                assert scales_buffer is not None
+                scales = sg.add_constant(f"{base}/scales", scales_buffer, "float16", w.scales.shape)
+            else:
+                scales_buffer = self._buffer(
+                    "fast_scales", lambda: np.ascontiguousarray(w.scales, np.float32)
+                )
+                scales = sg.add_constant(f"{base}/scales", scales_buffer, "float32", (n,))
+            wsum_buffer = self._buffer("fast_wsum", lambda: _RowSums(w))
+            wsum = sg.add_constant(f"{base}/wsum", wsum_buffer, "float32", (n,))
         self._fast[sg] = (weights, scales, wsum)
         return self._fast[sg]
 
@@ -332,15 +361,35 @@ class StoredWeight:
 
 
 class _RowSums:
-    """A lazy buffer source: a weight's row sums, float32 ``[rows]`` (computed when the
-    file is written, after the weight's own data)."""
+    """A lazy buffer source: a weight's row sums, float32 ``[rows]``, after ``row_scales``
+    if given (computed when the file is written, after the weight's own data)."""
+
+    def __init__(self, weight: QuantizedWeight, row_scales: np.ndarray | None = None) -> None:
+        self._weight = weight
+        self._row_scales = row_scales
+        self.nbytes = 4 * weight.shape[0] * (1 if row_scales is None else 2)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        if self._row_scales is not None:
+            yield self._row_scales
+        yield self._weight.row_sums()
+
+
+class _InterleavedInt4:
+    """A lazy buffer source: blockwise int4 data in LITEGEN_FC's interleaved layout, made
+    chunk by chunk from the row-order bytes (encoded while the file is written)."""
 
     def __init__(self, weight: QuantizedWeight) -> None:
         self._weight = weight
-        self.nbytes = 4 * weight.shape[0]
+        self.nbytes = int(weight.data.nbytes)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        yield self._weight.row_sums()
+        w = self._weight
+        k, block = w.shape[1], w.scheme.block_size
+        assert block
+        pieces = w.data.chunks() if isinstance(w.data, EncodedRows) else (w.data,)
+        for piece in pieces:
+            yield interleave_int4(piece, k, block)
 
 
 def fully_connected_options(scheme: QuantScheme | str) -> schema.FullyConnectedOptionsT:
