@@ -16,7 +16,7 @@ INSTALL_STAMP := $(VENV)/.litegen-installed
 NATIVE_SOURCES := $(shell find cpp third_party -type f) CMakeLists.txt pyproject.toml
 ASAN_BUILD := build/cpp-asan
 
-.PHONY: all demo test test-python test-cpp lint install system-deps clean bench-peers
+.PHONY: all demo test test-python test-cpp test-neon lint install system-deps clean bench-peers
 
 all: install
 
@@ -53,7 +53,7 @@ install: $(INSTALL_STAMP)
 demo: install
 	$(PY) -m litegen.demo
 
-test: install lint test-python test-cpp
+test: install lint test-python test-cpp test-neon
 
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks
@@ -71,6 +71,16 @@ test-cpp: install
 	$(PY) -m tests.fixtures.cpp_models $(ASAN_BUILD)/fixtures
 	$(PY) -m tests.tokenizer.cpp_fixtures $(ASAN_BUILD)/fixtures
 	$(ASAN_BUILD)/litegen_cpp_tests $(ASAN_BUILD)/fixtures
+
+# The NEON matrix kernels, cross-compiled for arm64 and run under qemu (both flavours: with
+# and without the dot-product extension). Skipped, saying so, where the cross compiler or
+# qemu is missing (Debian: g++-aarch64-linux-gnu qemu-user).
+test-neon:
+	@if command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then \
+	  cpp/tools/test_linear_neon.sh; \
+	else \
+	  echo "test-neon: skipped (no aarch64-linux-gnu-g++ / qemu-aarch64)"; \
+	fi
 
 # Peers side by side (issue 6): LiteRT-LM and ai_edge_litert's CompiledModel (on models made
 # by litert-torch) and llama.cpp (its own tools, built from the llama-cpp-python sdist's
