@@ -114,6 +114,22 @@ def test_bundle_metadata_recipe_and_tokenizer(cli_model, int8_bundle):
     assert bare["tokenizer"] is None and bare["quant_recipe"] is None
 
 
+def test_blockwise_int4_weights_are_reported_as_such(cli_model, tmp_path):
+    """The fast form's interleaved int4 (uint8 block codes as LITEGEN_FC's scales) counts as
+    int4 blockwise: half a byte per parameter of every matrix the kernels read."""
+    import litegen
+
+    out = tmp_path / "q4.tflite"
+    ckpt = cli_model.tokenizer.parent
+    litegen.convert(ckpt, out, quant="int4-b32", max_context=64, progress=False)
+    report = inspect_json(cli_model, out)
+    blockwise = report["weights"]["by_quantization"]["blockwise"]
+    assert blockwise == report["weights"]["by_dtype"]["int4"] > 0
+    tensors = checkpoint_tensors(cli_model)
+    matrices = sum(t.size for t in tensors.values() if t.ndim == 2)
+    assert blockwise <= matrices // 2
+
+
 def test_text_report_and_errors(cli_model, tmp_path):
     proc = subprocess.run(
         litegen_command("inspect", str(cli_model.bundle)),

@@ -215,7 +215,8 @@ def _fast_linear_weights(
     """``{(subgraph, tensor): (dtype, quantization)}`` for the weights LITEGEN_FC reads.
 
     Their scales are operands of the op (docs/custom_ops.md), not tensor quantization
-    parameters: uint8 weights are int4 pairs, float16 scales mean blockwise.
+    parameters: uint8 weights are int4 pairs, float16 scales or uint8 block codes mean
+    blockwise.
     """
     found = {}
     for s, sg in enumerate(subgraphs):
@@ -225,7 +226,7 @@ def _fast_linear_weights(
                 continue
             weights, scales = sg.Tensors(op.Inputs(1)), sg.Tensors(op.Inputs(2))
             int4 = weights.Type() == schema.TensorType.UINT8
-            blockwise = scales.Type() == schema.TensorType.FLOAT16
+            blockwise = scales.Type() in (schema.TensorType.FLOAT16, schema.TensorType.UINT8)
             found[(s, op.Inputs(1))] = (
                 "int4" if int4 else "int8",
                 "blockwise" if blockwise else "per-channel",
