@@ -132,8 +132,8 @@ void PackGroup(const LinearTask& t, int64_t m0, int64_t count, uint8_t* out) {
 // 2p + 1 (high 32 bytes). In-lane unpacks and 128-bit lane shuffles gather 4 blocks' packed
 // words per vector; a word permute then gives each packed word two 32-bit lanes, values
 // 8i..8i+3 (slice i's low nibbles) and 8i+4..8i+7 (its high nibbles, shifted down), and
-// (v & 15 ^ 8) - 8 sign-extends them. 40 ops per 512 values, none per element, all keeping
-// their sources (2-source permutes overwrite one: register copies on top).
+// (v & 15 ^ 8) - 8 sign-extends them: 40 ops per 512 values (the row-order unpack below
+// takes 56), and no copies, as no op here overwrites a source.
 inline void WidenSlices(__m512i s0, __m512i s1, __m512i s2, __m512i s3, __m512i out[8]) {
   // 128-bit lane L of t01_lo: blocks 4L and 4L + 1, slices 0 and 1 (words s0 s1 s0 s1);
   // t01_hi: blocks 4L + 2 and 4L + 3; t23: the same for slices 2 and 3.
@@ -169,36 +169,35 @@ inline void WidenSlices(__m512i s0, __m512i s1, __m512i s2, __m512i s3, __m512i 
 // kInt4Interleaved: `rows` weight rows from `src` (rows of k / 2 bytes), blocks
 // [b0, b0 + nb) widened to int8 rows of `stride` bytes at out (row-major k), 4 slices (32
 // values of each block of a group) at a time. The chunk's whole groups are one contiguous
-// run of each row, read row by row in order (as the prefetchers like: a group at a time
-// across the rows widened weights streamed from L3 about 10% slower). A group the chunk
+// run of each row, read row by row in order (as the prefetchers like). A group the chunk
 // cuts, or a short last group (read with masked loads), computes all 16 lanes and stores
 // the chunk's blocks only.
 void WidenInterleaved(const uint8_t* src, int64_t rows, int64_t k, int64_t block, int64_t b0,
                       int64_t nb, int8_t* out, int64_t stride) {
   const int64_t blocks = k / block;
   const int64_t steps = block / 32;
-  // Whole groups: g_begin .. g_end - 1.
+  // Whole groups: g_begin .. g_end - 1, 8 * block bytes each.
   const int64_t g_begin = (b0 + 15) / 16;
   const int64_t g_end = std::max(g_begin, std::min(b0 + nb, blocks / 16 * 16) / 16);
-  for (int64_t r = 0; r < rows && g_begin < g_end; ++r) {
+  const int64_t whole = (g_end - g_begin) * steps;  // 256-byte steps per row
+  for (int64_t r = 0; r < rows && whole > 0; ++r) {
     const uint8_t* at = src + r * (k / 2) + 8 * block * g_begin;
     int8_t* const dst = out + r * stride + (16 * g_begin - b0) * block;
-    for (int64_t g = 0; g < g_end - g_begin; ++g) {
-      int8_t* const base = dst + 16 * g * block;  // its block 2p at base + 2p * block
-      for (int64_t t = 0; t < steps; ++t, at += 256) {
-        __m512i v[8];
-        WidenSlices(_mm512_loadu_si512(at), _mm512_loadu_si512(at + 64),
-                    _mm512_loadu_si512(at + 128), _mm512_loadu_si512(at + 192), v);
-        if (block == 32) {  // blocks 2p and 2p + 1 are adjacent
-          for (int p = 0; p < 8; ++p) _mm512_storeu_si512(base + 64 * p, v[p]);
-          continue;
-        }
-        for (int p = 0; p < 8; ++p) {
-          int8_t* o = base + 2 * p * block + 32 * t;
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm512_castsi512_si256(v[p]));
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + block),
-                              _mm512_extracti64x4_epi64(v[p], 1));
-        }
+    for (int64_t u = 0; u < whole; ++u, at += 256) {
+      __m512i v[8];
+      WidenSlices(_mm512_loadu_si512(at), _mm512_loadu_si512(at + 64),
+                  _mm512_loadu_si512(at + 128), _mm512_loadu_si512(at + 192), v);
+      if (block == 32) {  // one step per group, blocks 2p and 2p + 1 adjacent
+        for (int p = 0; p < 8; ++p) _mm512_storeu_si512(dst + 512 * u + 64 * p, v[p]);
+        continue;
+      }
+      // Step t of group g: values 32t.. of its block 2p at base + 2p * block.
+      int8_t* const base = dst + u / steps * 16 * block + u % steps * 32;
+      for (int p = 0; p < 8; ++p) {
+        int8_t* o = base + 2 * p * block;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm512_castsi512_si256(v[p]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + block),
+                            _mm512_extracti64x4_epi64(v[p], 1));
       }
     }
   }
@@ -269,6 +268,11 @@ void WidenPanel(const LinearWeights& w, int64_t n0, int64_t n_end, int64_t k0, i
   }
 }
 
+// The first min(count, 16) lanes.
+inline __mmask16 BlockMask(int64_t count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xFFFF : (1u << count) - 1u);
+}
+
 // scales[row][block] (rows of the panel at n0, blocks [b0, b0 + nblocks) of each) as float:
 // kInt4's fp16 scales, or kInt4Interleaved's channel scale times block code; rows at or past
 // n_end get 0.
@@ -283,19 +287,21 @@ void PanelScales(const LinearWeights& w, int64_t n0, int64_t n_end, int64_t b0,
       continue;
     }
     const int64_t at = n * blocks_per_row + b0;
-    for (int64_t b = 0; b < nblocks; b += 16) {
-      const auto mask =
-          static_cast<__mmask16>(nblocks - b >= 16 ? 0xFFFF : (1u << (nblocks - b)) - 1u);
-      __m512 s;
-      if (w.format == WeightFormat::kInt4Interleaved) {
-        // Exact in float (code < 256), so one rounding, as the reference's product.
+    if (w.format == WeightFormat::kInt4Interleaved) {
+      // Exact in float (code < 256), so one rounding, as the reference's product.
+      const __m512 channel = _mm512_set1_ps(w.channel_scales[n]);
+      for (int64_t b = 0; b < nblocks; b += 16) {
+        const __mmask16 mask = BlockMask(nblocks - b);
         const __m512 codes = _mm512_cvtepi32_ps(
             _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, w.block_codes + at + b)));
-        s = _mm512_mul_ps(_mm512_set1_ps(w.channel_scales[n]), codes);
-      } else {
-        s = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w.block_scales + at + b));
+        _mm512_mask_storeu_ps(out + b, mask, _mm512_mul_ps(channel, codes));
       }
-      _mm512_mask_storeu_ps(out + b, mask, s);
+      continue;
+    }
+    for (int64_t b = 0; b < nblocks; b += 16) {
+      const __mmask16 mask = BlockMask(nblocks - b);
+      const __m256i half = _mm256_maskz_loadu_epi16(mask, w.block_scales + at + b);
+      _mm512_mask_storeu_ps(out + b, mask, _mm512_cvtph_ps(half));
     }
   }
 }

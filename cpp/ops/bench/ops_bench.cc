@@ -16,7 +16,7 @@
 // or * 2 for float16 caches: column kv), at the minimum (hot) and median (cold) times.
 // Build: cmake -DLITEGEN_BUILD_BENCH=ON ... && build/.../litegen_ops_bench [iterations]
 //
-//   litegen_ops_bench amx-prefill [int8|int4-b32|int4|q/o|gate/up|down]: quantized linear
+//   litegen_ops_bench amx-prefill [int8|int4-b32|int4i-b32|int4|q/o|gate/up|down]: quantized linear
 //   (LITEGEN_FC) prefill through the AMX kernel, TinyLlama shapes, 2 threads; GOPS =
 //   2 M N K / time (activation quantization included), hot weights (same layer back to
 //   back). The optional argument keeps one format or shape.
@@ -73,7 +73,7 @@ int BenchLinearAmxPrefill(const char* only) {
   };
   const Shape shapes[] = {{"q/o", 2048, 2048}, {"gate/up", 5632, 2048}, {"down", 2048, 5632}};
   std::printf("linear prefill via AMX, 2 threads: min / median ms per call, GOPS at the min\n");
-  std::printf("%-8s %-8s %5s %5s %5s %9s %9s %8s\n", "format", "shape", "M", "N", "K", "min ms",
+  std::printf("%-9s %-8s %5s %5s %5s %9s %9s %8s\n", "format", "shape", "M", "N", "K", "min ms",
               "med ms", "GOPS");
   for (const char* format : {"int8", "int4-b32", "int4i-b32", "int4"}) {
     const bool int4 = std::strcmp(format, "int8") != 0;
@@ -123,7 +123,7 @@ int BenchLinearAmxPrefill(const char* only) {
           total += ms;
         }
         const double min_ms = *std::min_element(times.begin(), times.end());
-        std::printf("%-8s %-8s %5lld %5lld %5lld %9.3f %9.3f %8.0f\n", format, s.name,
+        std::printf("%-9s %-8s %5lld %5lld %5lld %9.3f %9.3f %8.0f\n", format, s.name,
                     static_cast<long long>(m), static_cast<long long>(s.n),
                     static_cast<long long>(s.k), min_ms, MedianMicros(times),
                     ops / min_ms / 1e6);
