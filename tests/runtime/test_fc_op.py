@@ -169,3 +169,24 @@ def test_fc_op_reports_mismatched_shapes(tmp_path):
     np.testing.assert_allclose(
         model.run("fc", x=good)["y"], _contract(good, qw, None), atol=1e-4, rtol=0
     )
+
+
+def test_fc_op_rejects_codes_without_channel_scales(tmp_path):
+    """uint8 block codes need the [2, N] channel scales + row sums operand: a [N] one (the
+    other formats' row sums) is refused with the operand named, and nothing is computed."""
+    rng = np.random.default_rng(8)
+    qw = quantize(rng.standard_normal((64, 128)).astype(np.float32), "int4-b32", "w")
+    writer = ModelWriter()
+    sg = writer.add_subgraph("fc")
+    x = sg.add_input("x", np.float32, (-1, 128))
+    y = sg.add_tensor("y", np.float32, (-1, 64))
+    weights, codes, wsum = qw.add_to(writer).fast_linear_operands(sg)
+    assert codes.dtype.name == "uint8" and wsum.shape == (2, 64)
+    row_sums = sg.add_constant("row_sums", writer.add_buffer(qw.row_sums()), np.float32, (64,))
+    sg.add_custom_op("LITEGEN_FC", [x, weights, codes, row_sums], [y])
+    sg.add_output(y, "y")
+    path = tmp_path / "fc.tflite"
+    writer.write(path)
+    model = Model(path, num_threads=1, weight_cache=False)
+    with pytest.raises(InputError, match=r"input 3 \(wsum\)"):
+        model.run("fc", x=np.ones((1, 128), np.float32))
