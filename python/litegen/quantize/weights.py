@@ -303,13 +303,17 @@ class StoredWeight:
         )
         base = _free_name(sg, f"{name or w.name}:{w.scheme.name}/fc")
         if interleaved:
-            codes, row_scales = block_scale_codes(w.scales)
-            data = self._buffer("fast_data", lambda: _InterleavedInt4(w))
-            weights = sg.add_constant(base, data, "uint8", (n, k // 2))
-            scales_buffer = self._buffer("fast_scales", lambda: codes)
-            scales = sg.add_constant(f"{base}/scales", scales_buffer, "uint8", codes.shape)
-            wsum_buffer = self._buffer("fast_wsum", lambda: _RowSums(w, row_scales))
-            wsum = sg.add_constant(f"{base}/wsum", wsum_buffer, "float32", (2, n))
+            if "fast_data" not in self._buffers:
+                codes, row_scales = block_scale_codes(w.scales)
+                self._buffer("fast_data", lambda: _InterleavedInt4(w))
+                self._buffer("fast_scales", lambda: codes)
+                self._buffer("fast_wsum", lambda: _RowSums(w, row_scales))
+            buffers = self._buffers
+            weights = sg.add_constant(base, buffers["fast_data"], "uint8", (n, k // 2))
+            scales = sg.add_constant(
+                f"{base}/scales", buffers["fast_scales"], "uint8", w.scales.shape
+            )
+            wsum = sg.add_constant(f"{base}/wsum", buffers["fast_wsum"], "float32", (2, n))
         else:
             dtype, cols = ("int8", k) if fmt is _F.INT8 else ("uint8", k // 2)
             weights = sg.add_constant(base, self.data_buffer, dtype, (n, cols))
