@@ -19,10 +19,11 @@ using internal::kStrideAlign;
 // about this many rows (prefill), so each key / value row is reused from L1 that often.
 constexpr int kTargetRows = 32;
 // Below this many multiply-adds (q.k and p.v together) a call runs on the calling thread:
-// about 40 us of work for the vector kernels, where waking sleeping workers (they sleep
-// while XNNPack runs the rest of the layer) stops costing more than it saves.
-constexpr int64_t kMinParallelWork = int64_t{1} << 21;
-constexpr int64_t kMinParallelWorkScalar = int64_t{1} << 18;
+// a few us of work for the vector kernels. In decode the pool's workers are still spinning
+// from the projection just before (LITEGEN_FC), so splitting pays from about 32 keys on
+// (litegen_ops_bench sdpa, hot rows: 11.6 -> 6.8 us at 128 keys, 23.2 -> 12.5 at 256).
+constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+constexpr int64_t kMinParallelWorkScalar = int64_t{1} << 15;  // ~8x slower per key
 // A split of the key range (decode with few kv heads) covers at least this many keys.
 constexpr int kMinKeysPerSplit = 64;
 

@@ -165,7 +165,7 @@ int SdpaMain(int iterations) {
               kKvHeads, kDim, iterations);
   std::printf("%-8s %4s %7s %7s %11s %11s %8s %11s %8s\n", "isa", "kv", "threads", "context",
               "hot min us", "hot med us", "GB/s", "cold med us", "GB/s");
-  for (int context : {128, 512, 1024}) {
+  for (int context : {32, 64, 128, 256, 512, 1024}) {
     for (Isa isa : isas) {
       for (int threads : {1, 2}) {
         for (bool half : {false, true}) {
