@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "ops/glu.h"
 #include "ops/kv_cache.h"
 #include "ops/linear.h"
 #include "ops/norm_rope.h"
@@ -90,8 +91,9 @@ Status CheckEmptyOptions(const char* op, size_t size) {
                                            std::to_string(size) + " bytes");
 }
 
-// LITEGEN_KV_CACHE_UPDATE: (cache [B,H,S,D] f32 | f16, update [B,H,T,D] f32,
-// input_pos [T] i32) -> done [1] i32 = T. Writes the cache (a signature input) in place.
+// LITEGEN_KV_CACHE_UPDATE: (cache [B,H,S,D] f32 | f16, update [B,H,T,D] f32)... one or more
+// pairs, then input_pos [T] i32 -> done [1] i32 = T. Writes the caches (signature inputs)
+// in place.
 class KvCacheUpdateOp : public CustomOp {
  public:
   Status Init(const uint8_t* /*options*/, size_t size) override {
@@ -100,9 +102,10 @@ class KvCacheUpdateOp : public CustomOp {
 
   Status ComputeOutputShapes(const std::vector<Shape>& inputs,
                              std::vector<Shape>& outputs) override {
-    if (inputs.size() != 3 || outputs.size() != 1) {
+    if (!CountsOk(inputs.size(), outputs.size())) {
       return Status(ErrorCode::kModelLoad,
-                    "expects 3 inputs (cache, update, input_pos) and 1 output, got " +
+                    "expects (cache, update) pairs then input_pos (3, 5, ... inputs) and 1 "
+                    "output, got " +
                         std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
     }
     outputs[0] = Shape{1};
@@ -111,40 +114,56 @@ class KvCacheUpdateOp : public CustomOp {
 
   Status Run(const std::vector<TensorView>& inputs,
              const std::vector<TensorView>& outputs) override {
-    if (inputs.size() != 3 || outputs.size() != 1) {
-      return Status(ErrorCode::kModelLoad, "expects 3 inputs and 1 output");
+    if (!CountsOk(inputs.size(), outputs.size())) {
+      return Status(ErrorCode::kModelLoad, "expects 3, 5, ... inputs and 1 output");
     }
-    const TensorView& cache = inputs[0];
-    const TensorView& update = inputs[1];
-    const TensorView& pos = inputs[2];
-    LITEGEN_RETURN_IF_ERROR(CheckCache(cache, "input 0 (cache)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(update, kLiteRtElementTypeFloat32, 4, "input 1 (update)"));
-    LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, "input 2 (input_pos)"));
+    const TensorView& pos = inputs.back();
+    const std::string pos_name = "input " + std::to_string(inputs.size() - 1) + " (input_pos)";
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(pos, kLiteRtElementTypeInt32, 1, pos_name));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(outputs[0], kLiteRtElementTypeInt32, -1, "output 0"));
-    if (update.dims[0] != cache.dims[0] || update.dims[1] != cache.dims[1] ||
-        update.dims[3] != cache.dims[3] || update.dims[2] != pos.dims[0]) {
-      return Status(ErrorCode::kInput, "update " + DimsToString(update) + " does not fit cache " +
-                                           DimsToString(cache) + " with input_pos " +
-                                           DimsToString(pos));
-    }
     if (outputs[0].num_elements() < 1) {
       return Status(ErrorCode::kInput, "output 0 must hold 1 element, got " + Describe(outputs[0]));
     }
-    KvCacheShape shape;
-    shape.batch = cache.dims[0];
-    shape.heads = cache.dims[1];
-    shape.max_len = cache.dims[2];
-    shape.len = update.dims[2];
-    shape.head_dim = cache.dims[3];
-    if (cache.type == kLiteRtElementTypeFloat16) {
-      LITEGEN_RETURN_IF_ERROR(
-          KvCacheUpdate(shape, cache.as<uint16_t>(), update.as<float>(), pos.as<int32_t>()));
-    } else {
-      LITEGEN_RETURN_IF_ERROR(
-          KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
+    // Every pair is checked before any is written, so a bad one leaves all caches unchanged
+    // (KvCacheUpdate checks the positions before writing).
+    const size_t pairs = inputs.size() / 2;
+    for (size_t p = 0; p < pairs; ++p) {
+      const TensorView& cache = inputs[2 * p];
+      const TensorView& update = inputs[2 * p + 1];
+      LITEGEN_RETURN_IF_ERROR(CheckCache(cache, "input " + std::to_string(2 * p) + " (cache)"));
+      LITEGEN_RETURN_IF_ERROR(CheckTensor(update, kLiteRtElementTypeFloat32, 4,
+                                          "input " + std::to_string(2 * p + 1) + " (update)"));
+      if (update.dims[0] != cache.dims[0] || update.dims[1] != cache.dims[1] ||
+          update.dims[3] != cache.dims[3] || update.dims[2] != pos.dims[0]) {
+        return Status(ErrorCode::kInput, "update " + DimsToString(update) +
+                                             " does not fit cache " + DimsToString(cache) +
+                                             " with input_pos " + DimsToString(pos));
+      }
     }
-    outputs[0].as<int32_t>()[0] = shape.len;
+    for (size_t p = 0; p < pairs; ++p) {
+      const TensorView& cache = inputs[2 * p];
+      const TensorView& update = inputs[2 * p + 1];
+      KvCacheShape shape;
+      shape.batch = cache.dims[0];
+      shape.heads = cache.dims[1];
+      shape.max_len = cache.dims[2];
+      shape.len = update.dims[2];
+      shape.head_dim = cache.dims[3];
+      if (cache.type == kLiteRtElementTypeFloat16) {
+        LITEGEN_RETURN_IF_ERROR(
+            KvCacheUpdate(shape, cache.as<uint16_t>(), update.as<float>(), pos.as<int32_t>()));
+      } else {
+        LITEGEN_RETURN_IF_ERROR(
+            KvCacheUpdate(shape, cache.as<float>(), update.as<float>(), pos.as<int32_t>()));
+      }
+    }
+    outputs[0].as<int32_t>()[0] = pos.dims[0];
     return Status::Ok();
+  }
+
+ private:
+  static bool CountsOk(size_t inputs, size_t outputs) {
+    return inputs >= 3 && inputs % 2 == 1 && outputs == 1;
   }
 };
 
@@ -248,9 +267,61 @@ class RopeOp : public FloatOp3 {
   }
 };
 
+// LITEGEN_GLU: (x [..., 2F] f32, activation [1] i32) -> y [..., F] = act(x[..., :F]) *
+// x[..., F:].
+class GluOp : public CustomOp {
+ public:
+  Status Init(const uint8_t* /*options*/, size_t size) override {
+    return CheckEmptyOptions(kGluOpName, size);
+  }
+  Status ComputeOutputShapes(const std::vector<Shape>& inputs,
+                             std::vector<Shape>& outputs) override {
+    if (inputs.size() != 2 || outputs.size() != 1 || inputs[0].empty()) {
+      return Status(ErrorCode::kModelLoad,
+                    "expects 2 inputs (x [..., 2F], activation [1]) and 1 output, got " +
+                        std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+    }
+    outputs[0] = inputs[0];
+    outputs[0].back() = inputs[0].back() / 2;
+    return Status::Ok();
+  }
+  Status Run(const std::vector<TensorView>& inputs,
+             const std::vector<TensorView>& outputs) override {
+    if (inputs.size() != 2 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 2 inputs and 1 output");
+    }
+    const TensorView& x = inputs[0];
+    const TensorView& activation = inputs[1];
+    const TensorView& y = outputs[0];
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(x, kLiteRtElementTypeFloat32, -1, "input 0 (x)"));
+    LITEGEN_RETURN_IF_ERROR(
+        CheckTensor(activation, kLiteRtElementTypeInt32, 1, "input 1 (activation)"));
+    LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
+    const int64_t width = x.rank >= 1 ? x.dims[x.rank - 1] : 0;
+    if (x.rank < 1 || width % 2 != 0 || activation.dims[0] != 1 ||
+        y.num_elements() * 2 != x.num_elements()) {
+      return Status(ErrorCode::kInput, "incompatible shapes x=" + DimsToString(x) +
+                                           " activation=" + DimsToString(activation) +
+                                           " y=" + DimsToString(y) +
+                                           " (want x [..., 2F], activation [1], y [..., F])");
+    }
+    const int32_t code = activation.as<int32_t>()[0];
+    if (GluActivationName(code) == nullptr) {
+      return Status(ErrorCode::kInput, "input 1 (activation): unknown activation code " +
+                                           std::to_string(code) +
+                                           " (0 silu, 1 gelu, 2 gelu_tanh, 3 relu)");
+    }
+    if (width == 0) return Status::Ok();
+    Glu(x.as<float>(), x.num_elements() / width, width / 2, static_cast<GluActivation>(code),
+        y.as<float>());
+    return Status::Ok();
+  }
+};
+
 // LITEGEN_FC: (x [..., K] f32, weights int8 [N,K] | uint8 [N,K/2] (int4), scales f32 [N] |
 // f16 [N,K/block] | uint8 [N,K/block] (interleaved int4 codes), wsum f32 [N] (with codes:
-// [2, N], the channel scales then wsum), bias f32 [N] (optional)) -> y [..., N] f32.
+// [2, N], the channel scales then wsum), bias f32 [N] (optional), residual f32 [..., N]
+// (optional; rank >= 2)) -> y [..., N] f32.
 class FcOp : public CustomOp {
  public:
   FcOp(std::shared_ptr<SharedPool> pool, Isa isa) : pool_(std::move(pool)), linear_(isa) {}
@@ -260,11 +331,11 @@ class FcOp : public CustomOp {
   }
   Status ComputeOutputShapes(const std::vector<Shape>& inputs,
                              std::vector<Shape>& outputs) override {
-    if (inputs.size() < 4 || inputs.size() > 5 || outputs.size() != 1 || inputs[0].empty() ||
+    if (inputs.size() < 4 || inputs.size() > 6 || outputs.size() != 1 || inputs[0].empty() ||
         inputs[1].size() != 2) {
       return Status(ErrorCode::kModelLoad,
-                    "expects 4 or 5 inputs (x [..., K], weights [N, K], scales, wsum, bias) and "
-                    "1 output, got " +
+                    "expects 4 to 6 inputs (x [..., K], weights [N, K], scales, wsum, bias, "
+                    "residual) and 1 output, got " +
                         std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
     }
     outputs[0] = inputs[0];
@@ -273,8 +344,8 @@ class FcOp : public CustomOp {
   }
   Status Run(const std::vector<TensorView>& inputs,
              const std::vector<TensorView>& outputs) override {
-    if (inputs.size() < 4 || inputs.size() > 5 || outputs.size() != 1) {
-      return Status(ErrorCode::kModelLoad, "expects 4 or 5 inputs and 1 output");
+    if (inputs.size() < 4 || inputs.size() > 6 || outputs.size() != 1) {
+      return Status(ErrorCode::kModelLoad, "expects 4 to 6 inputs and 1 output");
     }
     const TensorView& x = inputs[0];
     const TensorView& weights = inputs[1];
@@ -295,9 +366,20 @@ class FcOp : public CustomOp {
     LITEGEN_RETURN_IF_ERROR(
         CheckTensor(wsum, kLiteRtElementTypeFloat32, coded ? 2 : 1, "input 3 (wsum)"));
     LITEGEN_RETURN_IF_ERROR(CheckTensor(y, kLiteRtElementTypeFloat32, -1, "output 0"));
-    const TensorView* bias = inputs.size() == 5 ? &inputs[4] : nullptr;
+    // Optional inputs: bias [N] (rank 1), then the residual; a lone input 4 of rank >= 2 is
+    // the residual (every custom-op operand costs LiteRT a tensor-buffer wrapper per call,
+    // so a missing bias is not passed as zeros).
+    const TensorView* bias = nullptr;
+    const TensorView* residual = nullptr;
+    if (inputs.size() == 6 || (inputs.size() == 5 && inputs[4].rank <= 1)) bias = &inputs[4];
+    if (inputs.size() == 6 || (inputs.size() == 5 && bias == nullptr)) residual = &inputs.back();
     if (bias != nullptr) {
       LITEGEN_RETURN_IF_ERROR(CheckTensor(*bias, kLiteRtElementTypeFloat32, 1, "input 4 (bias)"));
+    }
+    if (residual != nullptr) {
+      LITEGEN_RETURN_IF_ERROR(CheckTensor(*residual, kLiteRtElementTypeFloat32, -1,
+                                          "input " + std::to_string(inputs.size() - 1) +
+                                              " (residual)"));
     }
     LinearWeights w;
     w.format = !int4 ? WeightFormat::kInt8
@@ -328,16 +410,26 @@ class FcOp : public CustomOp {
         (!(blockwise || coded) || blocks * w.block == w.k) && wsum_ok &&
         (!coded || int4) &&
         (bias == nullptr || bias->dims[0] == w.n) && y.rank == x.rank &&
-        y.dims[y.rank - 1] == w.n && y.num_elements() == rows * w.n;
+        y.dims[y.rank - 1] == w.n && y.num_elements() == rows * w.n &&
+        (residual == nullptr || residual->num_elements() == rows * w.n);
     if (!shapes_ok) {
       return Status(ErrorCode::kInput,
                     "incompatible shapes x=" + DimsToString(x) + " weights=" + Describe(weights) +
                         " scales=" + Describe(scales) + " wsum=" + DimsToString(wsum) +
                         (bias != nullptr ? " bias=" + DimsToString(*bias) : "") +
+                        (residual != nullptr ? " residual=" + DimsToString(*residual) : "") +
                         " y=" + DimsToString(y));
     }
-    return linear_.Run(w, rows, x.as<float>(), bias != nullptr ? bias->as<float>() : nullptr,
-                       y.as<float>(), pool_->Get());
+    LITEGEN_RETURN_IF_ERROR(linear_.Run(w, rows, x.as<float>(),
+                                        bias != nullptr ? bias->as<float>() : nullptr,
+                                        y.as<float>(), pool_->Get()));
+    if (residual != nullptr) {
+      // After the bias, as torch adds them: y = (x W^T + b) + residual.
+      float* out = y.as<float>();
+      const float* r = residual->as<float>();
+      for (int64_t i = 0, n = rows * w.n; i < n; ++i) out[i] += r[i];
+    }
+    return Status::Ok();
   }
 
  private:
@@ -452,6 +544,8 @@ std::unique_ptr<CustomOp> MakeRmsNormOp() { return std::make_unique<RmsNormOp>()
 
 std::unique_ptr<CustomOp> MakeRopeOp() { return std::make_unique<RopeOp>(); }
 
+std::unique_ptr<CustomOp> MakeGluOp() { return std::make_unique<GluOp>(); }
+
 std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
   // One pool for every kernel of a compiled model (they never run concurrently), so its
   // kernels do not bring one set of spinning workers each.
@@ -464,6 +558,7 @@ std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa) {
                  [pool, isa] { return std::make_unique<FcOp>(pool, isa); }});
   ops.push_back({kRmsNormOpName, kBuiltinOpVersion, [] { return MakeRmsNormOp(); }});
   ops.push_back({kRopeOpName, kBuiltinOpVersion, [] { return MakeRopeOp(); }});
+  ops.push_back({kGluOpName, kBuiltinOpVersion, [] { return MakeGluOp(); }});
   return ops;
 }
 

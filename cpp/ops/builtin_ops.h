@@ -4,6 +4,7 @@
 //   LITEGEN_FC (v1)               quantized-weight matmul         (ops/linear.h)
 //   LITEGEN_RMS_NORM (v1)         RMSNorm                         (ops/norm_rope.h)
 //   LITEGEN_ROPE (v1)             rotary position embedding       (ops/norm_rope.h)
+//   LITEGEN_GLU (v1)              gated activation (SwiGLU, GeGLU) (ops/glu.h)
 // The contract (inputs, outputs, semantics) is docs/custom_ops.md.
 #ifndef LITEGEN_CPP_OPS_BUILTIN_OPS_H_
 #define LITEGEN_CPP_OPS_BUILTIN_OPS_H_
@@ -21,6 +22,7 @@ inline constexpr char kSdpaOpName[] = "LITEGEN_SDPA";
 inline constexpr char kFcOpName[] = "LITEGEN_FC";
 inline constexpr char kRmsNormOpName[] = "LITEGEN_RMS_NORM";
 inline constexpr char kRopeOpName[] = "LITEGEN_ROPE";
+inline constexpr char kGluOpName[] = "LITEGEN_GLU";
 inline constexpr int kBuiltinOpVersion = 1;
 
 // The kernels. Each compiled model gets its own instances (shared by all nodes of the op in
@@ -28,13 +30,14 @@ inline constexpr int kBuiltinOpVersion = 1;
 // plus num_threads - 1 workers, started at the first run), normally the compiled model's
 // num_threads; BuiltinCustomOps gives both one shared pool, the Make* functions a pool per
 // kernel. KV-cache writes are memcpy-bound and run on the caller. `isa` forces an
-// instruction set (tests, benchmarks); kAuto picks the best one for this CPU. RMSNorm and
-// RoPE are per-token vector loops on the caller.
+// instruction set (tests, benchmarks); kAuto picks the best one for this CPU. RMSNorm,
+// RoPE and GLU are per-token vector loops on the caller.
 std::unique_ptr<CustomOp> MakeKvCacheUpdateOp();
 std::unique_ptr<CustomOp> MakeSdpaOp(int num_threads, Isa isa = Isa::kAuto);
 std::unique_ptr<CustomOp> MakeFcOp(int num_threads, Isa isa = Isa::kAuto);
 std::unique_ptr<CustomOp> MakeRmsNormOp();
 std::unique_ptr<CustomOp> MakeRopeOp();
+std::unique_ptr<CustomOp> MakeGluOp();
 
 // Registrations of every built-in kernel.
 std::vector<CustomOpRegistration> BuiltinCustomOps(int num_threads, Isa isa = Isa::kAuto);

@@ -334,8 +334,10 @@ TEST(KvCacheUpdateOpChecksShapesAndReportsTokenCount) {
   std::vector<Shape> out_shapes(1);
   CHECK_OK(op->ComputeOutputShapes({{1, 2, 8, 4}, {1, 2, 3, 4}, {3}}, out_shapes));
   CHECK(out_shapes[0] == Shape{1});
+  CHECK_OK(op->ComputeOutputShapes({{1, 2, 8, 4}, {1, 2, 3, 4}, {1, 2, 8, 4}, {1, 2, 3, 4}, {3}},
+                                    out_shapes));
   CHECK_ERROR(op->ComputeOutputShapes({{1, 2, 8, 4}, {1, 2, 3, 4}}, out_shapes),
-              ErrorCode::kModelLoad, "expects 3 inputs");
+              ErrorCode::kModelLoad, "expects (cache, update) pairs then input_pos");
 
   std::vector<float> cache(1 * 2 * 8 * 4, 0.0f), update(1 * 2 * 3 * 4, 1.5f);
   std::vector<int32_t> pos = {2, 3, 4}, done = {0};
@@ -372,7 +374,33 @@ TEST(KvCacheUpdateOpChecksShapesAndReportsTokenCount) {
                       outs),
               ErrorCode::kInput, "too small");
   CHECK_ERROR(op->Run({View(cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4})}, outs),
-              ErrorCode::kModelLoad, "expects 3 inputs");
+              ErrorCode::kModelLoad, "expects 3, 5, ... inputs");
+
+  // Two pairs (the k and v caches of a layer) in one call; a bad second pair or position
+  // leaves both caches unchanged.
+  std::vector<float> k_cache(cache.size(), 0.0f), v_cache(cache.size(), 0.0f);
+  std::vector<float> v_update(update.size(), -2.0f);
+  CHECK_OK(op->Run({View(k_cache, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                    View(v_cache, f32, {1, 2, 8, 4}), View(v_update, f32, {1, 2, 3, 4}),
+                    View(pos, i32, {3})},
+                   outs));
+  CHECK_EQ(done[0], 3);
+  CHECK_NEAR(k_cache[4 * 4], 1.5, 0.0);
+  CHECK_NEAR(v_cache[8 * 4 + 4 * 4 + 3], -2.0, 0.0);
+  std::vector<float> k_fresh(cache.size(), 0.0f), v_fresh(cache.size(), 0.0f);
+  CHECK_ERROR(op->Run({View(k_fresh, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(v_fresh, f32, {1, 2, 8, 4}), View(v_update, f32, {1, 1, 3, 4}),
+                       View(pos, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "does not fit");
+  std::vector<int32_t> far = {2, 3, 8};
+  CHECK_ERROR(op->Run({View(k_fresh, f32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
+                       View(v_fresh, f32, {1, 2, 8, 4}), View(v_update, f32, {1, 2, 3, 4}),
+                       View(far, i32, {3})},
+                      outs),
+              ErrorCode::kInput, "outside");
+  CHECK(std::all_of(k_fresh.begin(), k_fresh.end(), [](float v) { return v == 0.0f; }));
+  CHECK(std::all_of(v_fresh.begin(), v_fresh.end(), [](float v) { return v == 0.0f; }));
   // A cache that is neither float32 nor float16.
   std::vector<int32_t> int_cache(cache.size());
   CHECK_ERROR(op->Run({View(int_cache, i32, {1, 2, 8, 4}), View(update, f32, {1, 2, 3, 4}),
@@ -826,12 +854,13 @@ TEST(SdpaOpMatchesReferenceAndChecksTensors) {
 
 TEST(BuiltinCustomOpsRegistersEveryKernel) {
   const std::vector<CustomOpRegistration> regs = BuiltinCustomOps(2);
-  CHECK_EQ(regs.size(), size_t{5});
+  CHECK_EQ(regs.size(), size_t{6});
   CHECK_EQ(regs[0].name, std::string("LITEGEN_KV_CACHE_UPDATE"));
   CHECK_EQ(regs[1].name, std::string("LITEGEN_SDPA"));
   CHECK_EQ(regs[2].name, std::string("LITEGEN_FC"));
   CHECK_EQ(regs[3].name, std::string("LITEGEN_RMS_NORM"));
   CHECK_EQ(regs[4].name, std::string("LITEGEN_ROPE"));
+  CHECK_EQ(regs[5].name, std::string("LITEGEN_GLU"));
   for (const CustomOpRegistration& reg : regs) {
     CHECK_EQ(reg.version, 1);
     CHECK(reg.create() != nullptr);
@@ -846,10 +875,52 @@ TEST(FcOpOutputShapeFollowsTheInputs) {
   CHECK(outs[0] == (Shape{1, 5, 64}));
   CHECK_OK(op->ComputeOutputShapes({{3, 128}, {96, 64}, {96, 2}, {96}, {96}}, outs));
   CHECK(outs[0] == (Shape{3, 96}));
+  CHECK_OK(op->ComputeOutputShapes({{3, 128}, {96, 64}, {96, 2}, {96}, {96}, {3, 96}}, outs));
+  CHECK(outs[0] == (Shape{3, 96}));
   CHECK_ERROR(op->ComputeOutputShapes({{1, 128}, {64, 128}, {64}}, outs), ErrorCode::kModelLoad,
-              "expects 4 or 5 inputs");
+              "expects 4 to 6 inputs");
   const uint8_t options[] = {1};
   CHECK_ERROR(op->Init(options, 1), ErrorCode::kModelLoad, "takes no custom_options");
+}
+
+TEST(GluOpGatesTheUpHalfAndChecksTensors) {
+  auto op = ops::MakeGluOp();
+  CHECK_OK(op->Init(nullptr, 0));
+  const auto f32 = kLiteRtElementTypeFloat32;
+  const auto i32 = kLiteRtElementTypeInt32;
+  const int rows = 2, f = 19;
+  std::vector<float> x(rows * 2 * f), out(rows * f);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (float& v : x) v = normal(rng);
+  std::vector<Shape> shapes(1);
+  CHECK_OK(op->ComputeOutputShapes({{1, rows, 2 * f}, {1}}, shapes));
+  CHECK(shapes[0] == (Shape{1, rows, f}));
+  std::vector<TensorView> outs = {View(out, f32, {1, rows, f})};
+  // The kernel itself is tested in glu_test.cc; here: the operands reach it.
+  std::vector<int32_t> silu = {0};
+  CHECK_OK(op->Run({View(x, f32, {1, rows, 2 * f}), View(silu, i32, {1})}, outs));
+  for (int r = 0; r < rows; ++r) {
+    for (int i = 0; i < f; ++i) {
+      const double g = x[r * 2 * f + i], up = x[r * 2 * f + f + i];
+      const double want = g / (1.0 + std::exp(-g)) * up;
+      CHECK_NEAR(out[r * f + i], want, 1e-5 * (1.0 + std::fabs(want)));
+    }
+  }
+  std::vector<int32_t> unknown = {4};
+  CHECK_ERROR(op->Run({View(x, f32, {1, rows, 2 * f}), View(unknown, i32, {1})}, outs),
+              ErrorCode::kInput, "unknown activation code 4");
+  CHECK_ERROR(op->Run({View(x, f32, {1, rows, 2 * f - 1}), View(silu, i32, {1})}, outs),
+              ErrorCode::kInput, "incompatible shapes");
+  std::vector<float> wide(rows * f * 2);
+  std::vector<TensorView> bad_out = {View(wide, f32, {1, rows, 2 * f})};
+  CHECK_ERROR(op->Run({View(x, f32, {1, rows, 2 * f}), View(silu, i32, {1})}, bad_out),
+              ErrorCode::kInput, "incompatible shapes");
+  std::vector<float> code_as_float = {0.0f};
+  CHECK_ERROR(op->Run({View(x, f32, {1, rows, 2 * f}), View(code_as_float, f32, {1})}, outs),
+              ErrorCode::kInput, "input 1 (activation): expected int32");
+  CHECK_ERROR(op->Run({View(x, f32, {1, rows, 2 * f})}, outs), ErrorCode::kModelLoad,
+              "expects 2 inputs");
 }
 
 TEST(RmsNormOpMatchesDoublePrecisionAndChecksTensors) {

@@ -125,6 +125,7 @@ def test_torch_export_keeps_each_op_as_one_node():
     )
     assert _count(ep, torch.ops.litegen.sdpa.default) == 2
     assert _count(ep, torch.ops.litegen.kv_cache_update.default) == 4
+    assert _count(ep, torch.ops.litegen.glu.default) == 2  # the fused [gate; up] layers
     # The exported program computes what eager does, for a prefill and a decode step.
     eager_cache, exported_cache = cache.clone(), cache.clone()
     with torch.no_grad():
@@ -168,3 +169,31 @@ def test_norm_and_rope_ops_are_differentiable() -> None:
     want = torch.autograd.grad(ref, (h, w), grad)
     for g, r in zip(got, want, strict=True):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("activation", "formula"),
+    [
+        ("silu", lambda g: g * torch.sigmoid(g)),
+        ("gelu", lambda g: 0.5 * g * (1.0 + torch.erf(g / math.sqrt(2.0)))),
+        ("gelu_tanh", lambda g: 0.5 * g * (1.0 + torch.tanh(0.7978845608 * (g + 0.044715 * g**3)))),
+        ("relu", lambda g: g.clamp_min(0.0)),
+    ],
+)
+def test_glu_gates_the_up_half_with_the_activation_of_the_gate_half(activation, formula):
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    got = ops.glu(x, activation)
+    want = formula(x[..., :5]) * x[..., 5:]
+    torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
+    grad = torch.randn(2, 3, 5, dtype=torch.float64, generator=gen)
+    torch.testing.assert_close(
+        torch.autograd.grad(got, x, grad)[0], torch.autograd.grad(want, x, grad)[0]
+    )
+
+
+def test_glu_rejects_unknown_activations_and_odd_widths():
+    with pytest.raises(InputError, match="unknown activation 'swish'"):
+        ops.glu(torch.zeros(1, 4), "swish")
+    with pytest.raises(InputError, match="even last dim"):
+        ops.glu(torch.zeros(1, 5), "silu")

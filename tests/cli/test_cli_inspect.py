@@ -65,11 +65,12 @@ def test_operator_histogram_follows_the_architecture(cli_model):
     report = inspect_json(cli_model, cli_model.bundle)
     for sig in report["signatures"]:
         ops = sig["op_histogram"]
-        # Every projection plus the LM head is one FULLY_CONNECTED; one fused attention
-        # and two cache updates (K and V) per layer.
+        # Every projection plus the LM head is one FULLY_CONNECTED; one fused attention,
+        # one cache update (K and V together) and one gated activation per layer.
         assert ops["FULLY_CONNECTED"] == LINEARS_PER_LAYER * NUM_LAYERS + 1
         assert ops["LITEGEN_SDPA"] == NUM_LAYERS
-        assert ops["LITEGEN_KV_CACHE_UPDATE"] == 2 * NUM_LAYERS
+        assert ops["LITEGEN_KV_CACHE_UPDATE"] == NUM_LAYERS
+        assert ops["LITEGEN_GLU"] == NUM_LAYERS
         assert list(ops.values()) == sorted(ops.values(), reverse=True)
 
 
@@ -142,7 +143,7 @@ def test_text_report_and_errors(cli_model, tmp_path):
     text = proc.stdout
     assert "signature 'prefill'" in text and "signature 'decode'" in text
     assert "in  tokens  int32 [1, ?]" in text  # the dynamic prefill length
-    fused = "LITEGEN_KV_CACHE_UPDATE, LITEGEN_RMS_NORM, LITEGEN_ROPE, LITEGEN_SDPA"
+    fused = "LITEGEN_GLU, LITEGEN_KV_CACHE_UPDATE, LITEGEN_RMS_NORM, LITEGEN_ROPE, LITEGEN_SDPA"
     assert f"custom ops: {fused}" in text
     assert "quantization 'none'" in text and "tokenizer: sentencepiece" in text
 

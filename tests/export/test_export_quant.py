@@ -294,14 +294,36 @@ def _custom_op_count(path: Path, signature: str, name: str) -> int:
     return sum(1 for op in sg.operators if codes[op.opcodeIndex].customCode == name.encode())
 
 
+def _fc_input_counts(path: Path, signature: str) -> list[int]:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    sg = next(sg for sg in model.subgraphs if sg.name == signature.encode())
+    codes = model.operatorCodes
+    fc = b"LITEGEN_FC"
+    return [len(op.inputs) for op in sg.operators if codes[op.opcodeIndex].customCode == fc]
+
+
+def _builtin_op_count(path: Path, signature: str, code: int) -> int:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    sg = next(sg for sg in model.subgraphs if sg.name == signature.encode())
+    codes = model.operatorCodes
+    return sum(1 for op in sg.operators if codes[op.opcodeIndex].builtinCode == code)
+
+
 @pytest.mark.parametrize("quant", ["int8", "int4-b32", "int4-b64,lm_head=int8"])
 def test_quantized_linear_layers_run_in_litegen_fc_in_the_fast_form(quant, quant_family, tmp_path):
     fam = quant_family("llama")  # every in_features a multiple of 64
     path = _convert(fam, tmp_path, quant, "fast")
     # convert() fuses q/k/v and gate/up in the fast form: qkv o gate_up down, and the head
-    expected = 4 * fam.model.config.num_layers + 1
+    layers = fam.model.config.num_layers
     for signature in ("prefill", "decode"):
-        assert _custom_op_count(path, signature, "LITEGEN_FC") == expected
+        assert _custom_op_count(path, signature, "LITEGEN_FC") == 4 * layers + 1
+        # One LITEGEN_GLU gates each fused [gate; up]; o and down add the residual stream
+        # (a last operand after the weights, no bias), so no ADD is left.
+        assert _custom_op_count(path, signature, "LITEGEN_GLU") == layers
+        fc_inputs = _fc_input_counts(path, signature)
+        # x, weights, scales (or block codes), row sums; + the residual
+        assert fc_inputs.count(5) == 2 * layers and set(fc_inputs) == {4, 5}, fc_inputs
+        assert _builtin_op_count(path, signature, schema.BuiltinOperator.ADD) == 0
     assert _isolated_fcs(path, tmp_path) == []  # no quantized FULLY_CONNECTED left
 
 

@@ -190,3 +190,35 @@ def test_fc_op_rejects_codes_without_channel_scales(tmp_path):
     model = Model(path, num_threads=1, weight_cache=False)
     with pytest.raises(InputError, match=r"input 3 \(wsum\)"):
         model.run("fc", x=np.ones((1, 128), np.float32))
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fc_op_adds_the_residual_after_the_bias(with_bias, tmp_path):
+    """The residual operand (the exporter's fused residual connection; input 4 without a
+    bias, 5 with one): y = (x W^T + bias) + residual, the same float32 additions as the op
+    without it followed by ADD; a residual of the wrong size is refused."""
+    rng = np.random.default_rng(9)
+    n, k = 96, 256
+    qw = quantize(rng.standard_normal((n, k)).astype(np.float32), "int8", "w")
+    bias = rng.standard_normal(n).astype(np.float32) if with_bias else None
+    writer = ModelWriter()
+    sg = writer.add_subgraph("fc")
+    x = sg.add_input("x", np.float32, (-1, k))
+    residual = sg.add_input("residual", np.float32, (-1, -1))
+    y = sg.add_tensor("y", np.float32, (-1, n))
+    operands = list(qw.add_to(writer).fast_linear_operands(sg))
+    if bias is not None:
+        operands.append(sg.add_constant("bias", writer.add_buffer(bias), np.float32, (n,)))
+    sg.add_custom_op("LITEGEN_FC", [x, *operands, residual], [y])
+    sg.add_output(y, "y")
+    path, plain = tmp_path / "fc_residual.tflite", tmp_path / "fc.tflite"
+    writer.write(path)
+    _write(plain, qw, bias, fast=True)
+    fused, unfused = Model(path, num_threads=2), Model(plain, num_threads=2)
+    for rows in (1, 5):
+        xs = rng.standard_normal((rows, k)).astype(np.float32)
+        r = rng.standard_normal((rows, n)).astype(np.float32)
+        expected = unfused.run("fc", x=xs)["y"] + r  # float32 + float32: the same rounding
+        np.testing.assert_array_equal(fused.run("fc", x=xs, residual=r)["y"], expected)
+    with pytest.raises(InputError, match="residual="):
+        fused.run("fc", x=np.ones((2, k), np.float32), residual=np.ones((2, n - 1), np.float32))

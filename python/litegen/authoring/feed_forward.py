@@ -5,23 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from litegen.authoring import ops
 from litegen.authoring.config import FeedForwardConfig
 from litegen.errors import ConfigError
 
-
-def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
-    return F.gelu(x, approximate="tanh")
-
-
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "silu": F.silu,
-    "gelu": F.gelu,
-    "gelu_tanh": _gelu_tanh,
-    "relu": F.relu,
-}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = ops.GLU_ACTIVATIONS
 
 
 def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -36,7 +26,8 @@ def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
 class FeedForward(nn.Module):
     """``down(act(gate(x)) * up(x))`` when gated, else ``down(act(up(x)))``.
 
-    With ``gate_up_fused`` one ``gate_up_proj`` produces ``[gate; up]`` (Phi-3 layout).
+    With ``gate_up_fused`` one ``gate_up_proj`` produces ``[gate; up]`` (Phi-3 layout; the
+    fast export fuses every gated layer so) and ``litegen::glu`` gates it in one node.
     """
 
     def __init__(self, dim: int, config: FeedForwardConfig) -> None:
@@ -56,7 +47,5 @@ class FeedForward(nn.Module):
         if not self.config.gated:
             return self.down_proj(self.act(self.up_proj(x)))
         if self.config.gate_up_fused:
-            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
-        else:
-            gate, up = self.gate_proj(x), self.up_proj(x)
-        return self.down_proj(self.act(gate) * up)
+            return self.down_proj(ops.glu(self.gate_up_proj(x), self.config.activation))
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))

@@ -1,4 +1,5 @@
-"""litegen custom ops: attention, the KV-cache write, RMSNorm and rotary embedding.
+"""litegen custom ops: attention, the KV-cache write, RMSNorm, rotary embedding and the
+gated activation.
 
 The authoring layers call these ops (registered with ``torch.library``) so that
 ``torch.export`` keeps each as ONE graph node; the exporter lowers them to our fused TFLite
@@ -33,6 +34,11 @@ float logit_softcap=0.0, int sliding_window=0) -> Tensor``
     ``x * rsqrt(mean(x^2, -1) + eps) * w`` over the last dim, in float32 (returned in
     ``x``'s dtype); ``w = 1 + weight`` when ``zero_centered`` (Gemma), else ``weight`` [D].
 
+``litegen::glu(Tensor x, str activation) -> Tensor``
+    Gated activation of a fused ``[gate; up]`` projection (SwiGLU, GeGLU):
+    ``act(x[..., :F]) * x[..., F:]`` for ``x`` [..., 2F]; ``activation`` is one of
+    ``GLU_ACTIVATIONS`` (``gelu`` is the exact erf form, ``gelu_tanh`` the tanh one).
+
 ``litegen::rope(Tensor x, Tensor cos, Tensor sin) -> Tensor``
     Rotary embedding of ``x`` [..., T, D] with ``cos``/``sin`` [T, R] (R even, <= D): the
     first R dims are rotated in half-split pairs, ``x_rot * cos + cat(-x2, x1) * sin`` with
@@ -55,6 +61,21 @@ _SDPA_SCHEMA = (
 _KV_UPDATE_SCHEMA = "(Tensor cache, Tensor update, Tensor input_pos) -> Tensor"
 _RMS_NORM_SCHEMA = "(Tensor x, Tensor weight, float eps, bool zero_centered=False) -> Tensor"
 _ROPE_SCHEMA = "(Tensor x, Tensor cos, Tensor sin) -> Tensor"
+_GLU_SCHEMA = "(Tensor x, str activation) -> Tensor"
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.gelu(x, approximate="tanh")
+
+
+# The activations litegen::glu takes; their order is the LITEGEN_GLU activation code
+# (docs/custom_ops.md), so only append.
+GLU_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": torch.nn.functional.silu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_tanh": _gelu_tanh,
+    "relu": torch.nn.functional.relu,
+}
 
 
 def _check_positions(input_pos: torch.Tensor, length: int, what: str) -> None:
@@ -218,9 +239,30 @@ def _rope_fake(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.empty_like(x)
 
 
-# Norms and rotary embeddings stay differentiable (fine-tuning, adapters): the backward
-# re-runs the reference formula under autograd. Attention and the cache write are
-# inference-only.
+def _glu_reference(x: torch.Tensor, activation: str) -> torch.Tensor:
+    gate, up = x.chunk(2, dim=-1)
+    return GLU_ACTIVATIONS[activation](gate) * up
+
+
+@torch.library.custom_op("litegen::glu", mutates_args=(), schema=_GLU_SCHEMA)
+def _glu(x: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation not in GLU_ACTIVATIONS:
+        raise InputError(
+            f"glu: unknown activation {activation!r}; supported: {sorted(GLU_ACTIVATIONS)}"
+        )
+    if x.dim() < 1 or x.shape[-1] % 2:
+        raise InputError(f"glu: x {tuple(x.shape)} must have an even last dim ([gate; up])")
+    return _glu_reference(x, activation)
+
+
+@_glu.register_fake
+def _glu_fake(x: torch.Tensor, activation: str) -> torch.Tensor:
+    return x.new_empty((*x.shape[:-1], x.shape[-1] // 2))
+
+
+# Norms, rotary embeddings and the gated activation stay differentiable (fine-tuning,
+# adapters): the backward re-runs the reference formula under autograd. Attention and the
+# cache write are inference-only.
 def _save_inputs(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     ctx.save_for_backward(*(t for t in inputs if isinstance(t, torch.Tensor)))
     ctx.constants = tuple(v for v in inputs if not isinstance(v, torch.Tensor))
@@ -242,6 +284,7 @@ def _backward_through(reference: Callable[..., torch.Tensor]) -> Callable[..., t
 
 _rms_norm.register_autograd(_backward_through(_rms_norm_reference), setup_context=_save_inputs)
 _rope.register_autograd(_backward_through(_rope_reference), setup_context=_save_inputs)
+_glu.register_autograd(_backward_through(_glu_reference), setup_context=_save_inputs)
 
 
 def rms_norm(
@@ -249,6 +292,11 @@ def rms_norm(
 ) -> torch.Tensor:
     """RMSNorm of ``x`` over its last dim (see module doc)."""
     return torch.ops.litegen.rms_norm(x, weight, float(eps), bool(zero_centered))
+
+
+def glu(x: torch.Tensor, activation: str) -> torch.Tensor:
+    """``act(gate) * up`` of a fused ``[gate; up]`` tensor ``x`` (see module doc)."""
+    return torch.ops.litegen.glu(x, activation)
 
 
 def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -59,16 +59,23 @@ def _kv_cache_update(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: d
                 f"kv_cache_update: the cache is {cache.dtype}; LITEGEN_KV_CACHE_UPDATE takes "
                 "float32 or float16 caches"
             )
+        pairs = [(cache, update)]
+        sibling = _sibling_update(ctx, node)
+        if sibling is not None:
+            pairs.append(sibling[1:])
         done = ctx.new((1,), _i32, "kv_update_done")
         ctx.sg.add_custom_op(
             KV_CACHE_UPDATE,
-            [cache.handle, update.handle, input_pos],
+            [*(h for c, u in pairs for h in (c.handle, u.handle)), input_pos],
             [done.handle],
             version=CUSTOM_OP_VERSION,
         )
-        return RTensor(
-            cache.handle, cache.shape, cache.dtype, cache.layout, (*cache.deps, done.handle)
-        )
+        written = [
+            RTensor(c.handle, c.shape, c.dtype, c.layout, (*c.deps, done.handle)) for c, _ in pairs
+        ]
+        if sibling is not None:
+            ctx.fused[sibling[0]] = written[1]
+        return written[0]
     if cache.dtype != _f32:
         raise ExportError(
             f"kv_cache_update: the portable form needs float32 KV caches, got {cache.dtype}"
@@ -83,6 +90,37 @@ def _kv_cache_update(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: d
         "DYNAMIC_UPDATE_SLICE", [cache.handle, update.handle, start], [out.handle]
     )
     return out
+
+
+def _sibling_update(ctx: LoweringContext, node: fx.Node) -> tuple[fx.Node, RTensor, RTensor] | None:
+    """A later ``kv_cache_update`` of the same positions whose cache and update are already
+    lowered (a layer's V write, seen from its K write), as (node, cache, update): one
+    LITEGEN_KV_CACHE_UPDATE then writes both, one custom-op call (and a dependency token)
+    fewer per layer."""
+    positions = node.args[2]
+    if not isinstance(positions, fx.Node):
+        return None
+    for user in positions.users:
+        if (
+            user is node
+            or user.target is not torch.ops.litegen.kv_cache_update.default
+            or user in ctx.lowered
+            or user in ctx.fused
+        ):
+            continue
+        cache, update = (
+            ctx.lowered.get(a) if isinstance(a, fx.Node) else None for a in user.args[:2]
+        )
+        if (
+            isinstance(cache, RTensor)
+            and isinstance(update, RTensor)
+            and cache.handle in ctx.sg.inputs
+            and cache.dtype in _CACHE_DTYPES
+            and update.layout == "plain"
+            and not update.deps
+        ):
+            return user, cache, ctx.cast(update, _f32)
+    return None
 
 
 def _start_indices(ctx: LoweringContext, input_pos: object, transposed: bool) -> object:
@@ -121,7 +159,8 @@ def _sdpa(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: dict) -> Val
         out = ctx.new(out_shape, _f32, "sdpa")
         ctx.sg.add_custom_op(
             SDPA,
-            [q.handle, k_h, v_h, input_pos, params, win, *k.deps, *v.deps],
+            # One token per cache write (the k and v writes of a layer share one).
+            [q.handle, k_h, v_h, input_pos, params, win, *dict.fromkeys((*k.deps, *v.deps))],
             [out.handle],
             version=CUSTOM_OP_VERSION,
         )

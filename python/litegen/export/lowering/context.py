@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import fx
 
 from litegen.errors import ExportError
 from litegen.export.lowering.values import Dim, RTensor, Value, file_shape, same_shape, static_int
@@ -40,6 +41,11 @@ class LoweringContext:
         self.param_names: dict[int, list[str]] = {}
         # Per-subgraph caches that lowerings may share (e.g. attention masks).
         self.memo: dict[object, Any] = {}
+        # The values of the graph nodes lowered so far (a lowering may look at a user's other
+        # operands to fuse it, see linalg._fusable_residual) ...
+        self.lowered: dict[fx.Node, Value] = {}
+        # ... and those of later nodes a lowering computed while fusing them into its op.
+        self.fused: dict[fx.Node, Value] = {}
         # RESHAPE outputs -> their input: a reshape of a reshape reads the original (the
         # intermediate one is dropped when nothing else reads it).
         self._reshaped_from: dict[int, RTensor] = {}

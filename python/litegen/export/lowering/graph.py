@@ -27,6 +27,7 @@ from litegen.export.lowering import (  # noqa: F401
     attention,
     creation,
     elementwise,
+    glu,
     linalg,
     norm_rope,
     reductions,
@@ -86,7 +87,7 @@ def lower_program(
     state = {**program.state_dict, **program.constants}
     kinds = {s.arg.name: s for s in sig.input_specs}  # type: ignore[union-attr]
     user_inputs = iter(inputs)
-    env: dict[fx.Node, Value] = {}
+    env = ctx.lowered
     for node in program.graph.nodes:
         ctx.current_node = node.name
         try:
@@ -146,6 +147,8 @@ def _lower_call(ctx: LoweringContext, node: fx.Node, env: dict[fx.Node, Value]) 
     target = node.target
     if target in _SKIP:
         return None
+    if node in ctx.fused:
+        return ctx.fused.pop(node)
     val = node.meta.get("val")
     if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
         # Symbolic scalar arithmetic: keep the value; ops that need it at run time

@@ -9,7 +9,7 @@ from litegen.errors import UnsupportedOpError
 from litegen.export.lowering.attention import CUSTOM_OP_VERSION
 from litegen.export.lowering.context import LoweringContext
 from litegen.export.lowering.registry import arg, dim_index, out_dtype, out_shape, register
-from litegen.export.lowering.values import RTensor, Value
+from litegen.export.lowering.values import RTensor, Value, same_shape
 from litegen.export.tflite_schema import schema
 
 aten = torch.ops.aten
@@ -29,6 +29,11 @@ def _linear(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: dict) -> V
             # Our kernel reads the quantized weight in place (docs/custom_ops.md).
             out = ctx.new(out_shape(node), torch.float32)
             inputs = [ctx.as_handle(x, torch.float32), *fast, *([b] if b is not None else [])]
+            fused = _fusable_residual(ctx, node, out)
+            if fused is not None:
+                add, residual = fused
+                inputs.append(residual.handle)
+                ctx.fused[add] = out
             ctx.sg.add_custom_op(FC, inputs, [out.handle], version=CUSTOM_OP_VERSION)
             return out
         # FULLY_CONNECTED takes the weight as stored by nn.Linear: [out, in].
@@ -49,6 +54,32 @@ def _linear(ctx: LoweringContext, node: fx.Node, args: tuple, kwargs: dict) -> V
     if bias is not None:
         y = ctx.op("ADD", [y, ctx.as_handle(bias, dtype)], out_shape(node), dtype)
     return y
+
+
+def _fusable_residual(
+    ctx: LoweringContext, node: fx.Node, out: RTensor
+) -> tuple[fx.Node, RTensor] | None:
+    """``(add, residual)`` when the linear's only use is ``add(residual, linear)`` on a
+    residual already computed, of the same shape (rank >= 2), in float32: LITEGEN_FC then
+    adds it (its last input), which saves an ADD node per residual connection."""
+    if len(node.users) != 1:
+        return None
+    (add,) = node.users
+    if add.target is not aten.add.Tensor or len(add.args) != 2 or add.kwargs.get("alpha", 1) != 1:
+        return None
+    other = add.args[1] if add.args[0] is node else add.args[0]
+    residual = ctx.lowered.get(other) if isinstance(other, fx.Node) and other is not node else None
+    if (
+        not isinstance(residual, RTensor)
+        or residual.dtype != torch.float32
+        or residual.layout != "plain"
+        or residual.deps
+        or residual.rank < 2  # a rank-1 operand after the weights is the bias
+        or not same_shape(residual.shape, out.shape)
+        or out_dtype(add) != torch.float32
+    ):
+        return None
+    return add, residual
 
 
 @register(aten.matmul.default, aten.bmm.default, aten.mm.default)
