@@ -10,6 +10,7 @@
 #define LITEGEN_CPP_OPS_LINEAR_H_
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "litert/host_tensor.h"
@@ -66,6 +67,14 @@ class Linear {
   AlignedMemory scratch_;  // kLinearScratchBytes per thread
   int scratch_threads_ = 0;
   WorkRanges ranges_;  // the channel blocks of a call split over threads
+  // Decode runs the same matmuls in the same order at every step: for each weight, the one
+  // that came next last time, which the pool's idle workers prefetch (HintNextJob).
+  struct Region {
+    const void* data = nullptr;
+    size_t bytes = 0;
+  };
+  std::unordered_map<const void*, Region> next_read_;
+  const void* last_read_ = nullptr;
 };
 
 }  // namespace litegen::ops

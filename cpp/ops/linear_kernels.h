@@ -95,7 +95,7 @@ struct LinearTask {
   // Output rows: y + m * y_stride, columns n_begin..n_end-1 written (each exactly once).
   float* y = nullptr;
   int64_t y_stride = 0;
-  // The output channels of this call; n_begin is a multiple of 64 (n_end may be n).
+  // The output channels of this call; n_begin is a multiple of 16 (n_end may be n).
   int64_t n_begin = 0;
   int64_t n_end = 0;
   // Per-thread scratch of at least kLinearScratchBytes bytes, 64-byte aligned (kernels that

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,10 +41,27 @@ bool SpinUntil(Pred done, std::chrono::microseconds budget) {
   }
 }
 
+// How much of its next share an idle worker prefetches (see HintNextJob): half of a
+// core's L2, so the lines are still there when the job starts (TinyLlama int8 decode,
+// 2 MiB L2: 0 / 512 / 1024 / 1536 KiB gave medians of 25.8 / 26.1 / 26.5 / 26.1 tok/s).
+// LITEGEN_IDLE_PREFETCH_KB overrides it (0: off).
+size_t IdlePrefetchBytes() {
+  if (const char* env = std::getenv("LITEGEN_IDLE_PREFETCH_KB")) {
+    return static_cast<size_t>(std::max(0LL, std::atoll(env))) << 10;
+  }
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 > 0) return static_cast<size_t>(l2) / 2;
+#endif
+  return size_t{256} << 10;  // the L2 size is unknown (e.g. many arm64 systems)
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads)
-    : num_threads_(num_threads < 1 ? 1 : num_threads), owner_pid_(static_cast<long>(getpid())) {
+    : num_threads_(num_threads < 1 ? 1 : num_threads),
+      owner_pid_(static_cast<long>(getpid())),
+      idle_prefetch_bytes_(IdlePrefetchBytes()) {
   const int wanted = num_threads_;
   try {
     workers_.reserve(wanted - 1);
@@ -110,13 +129,47 @@ void ThreadPool::ParallelForRange(int64_t n, RangeFn call, void* ctx) {
   }
 }
 
+void ThreadPool::HintNextJob(const void* data, size_t bytes) {
+  if (num_threads_ == 1 || idle_prefetch_bytes_ == 0) return;
+  hint_data_.store(static_cast<const char*>(data), std::memory_order_relaxed);
+  hint_bytes_.store(bytes, std::memory_order_relaxed);
+  hint_seq_.fetch_add(1, std::memory_order_release);
+}
+
+template <typename Pred>
+void ThreadPool::PrefetchHint(int thread, Pred has_work, HintProgress& progress) {
+  const uint64_t seq = hint_seq_.load(std::memory_order_acquire);
+  if (seq == progress.done) return;
+  if (seq != progress.seq) {
+    progress.seq = seq;
+    progress.offset = 0;
+  }
+  const char* data = hint_data_.load(std::memory_order_relaxed);
+  const size_t bytes = hint_bytes_.load(std::memory_order_relaxed);
+  const size_t begin = bytes / num_threads_ * thread;
+  const size_t end = std::min(bytes / num_threads_ * (thread + 1), begin + idle_prefetch_bytes_);
+  constexpr size_t kLine = 64, kSlice = 4096;  // a new job is noticed within a slice
+  for (size_t at = begin + progress.offset; at < end; at += kLine) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(data + at, 0, 2);
+#endif
+    if ((at + kLine - begin) % kSlice == 0 && has_work()) {
+      progress.offset = at + kLine - begin;
+      return;
+    }
+  }
+  progress.done = seq;
+}
+
 void ThreadPool::WorkerLoop(int thread) {
   uint64_t seen = 0;
+  HintProgress hint;
   for (;;) {
     auto has_work = [&] {
       return generation_.load(std::memory_order_acquire) != seen ||
              stop_.load(std::memory_order_acquire);
     };
+    PrefetchHint(thread, has_work, hint);
     if (!SpinUntil(has_work, kWorkerSpin)) {
       std::unique_lock<std::mutex> lock(wake_mutex_);
       wake_cv_.wait(lock, has_work);

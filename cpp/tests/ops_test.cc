@@ -81,6 +81,26 @@ TEST(ThreadPoolSurvivesManyCallsAndIdleGaps) {
   CHECK_EQ(seen[2], 3);
 }
 
+TEST(ThreadPoolRunsEveryJobWhileWorkersPrefetchHints) {
+  // Hints of every size (none, small, larger than a share, empty) interleaved with jobs:
+  // the idle workers' prefetching must never delay, skip or repeat an item.
+  ops::ThreadPool pool(3);
+  CHECK(pool.idle_prefetch_bytes() > 0 || std::getenv("LITEGEN_IDLE_PREFETCH_KB") != nullptr);
+  std::vector<unsigned char> memory(size_t{8} << 20, 1);
+  std::mt19937 rng(3);
+  for (int call = 0; call < 500; ++call) {
+    const size_t offset = rng() % memory.size();
+    const size_t bytes = call % 5 == 0 ? 0 : rng() % (memory.size() - offset);
+    pool.HintNextJob(memory.data() + offset, bytes);
+    const int64_t n = 1 + call % 9;
+    std::vector<std::atomic<int>> runs(static_cast<size_t>(n));
+    pool.ParallelFor(n, [&](int64_t i, int) { runs[i].fetch_add(1); });
+    for (const auto& r : runs) CHECK_EQ(r.load(), 1);
+    if (call % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  pool.HintNextJob(nullptr, 0);
+}
+
 TEST(ThreadPoolSerializesCallsFromSeveralThreads) {
   ops::ThreadPool pool(2);
   std::atomic<int64_t> total{0};
