@@ -101,14 +101,14 @@ LITEGEN_GLU_INLINE void GluRows(const float* __restrict x, int64_t rows, int64_t
   // that need a scalar epilogue or alias checks (y does not alias x: __restrict).
   constexpr int kLanes = 16;
   for (int64_t row = 0; row < rows; ++row) {
-    const float* in = x + row * 2 * f;
-    const float* gate = in + f;
+    const float* gate = x + row * 2 * f;
+    const float* up = gate + f;
     float* out = y + row * f;
     int64_t i = 0;
     for (; i + kLanes <= f; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) out[i + j] = kActivation(in[i + j]) * gate[i + j];
+      for (int j = 0; j < kLanes; ++j) out[i + j] = kActivation(gate[i + j]) * up[i + j];
     }
-    for (; i < f; ++i) out[i] = kActivation(in[i]) * gate[i];
+    for (; i < f; ++i) out[i] = kActivation(gate[i]) * up[i];
   }
 }
 
